@@ -98,6 +98,10 @@ type Header struct {
 	// InFlight is set while the list is owned by the engine between an
 	// accepted injection and its completion (R22b).
 	InFlight bool
+	// BatchClassify is set by the dataplane while the list is being
+	// classified as part of a chain by a callout that allows L2 batch
+	// classify; cloning is refused then (R31).
+	BatchClassify bool
 
 	// Context is scratch for the current owner (NET_BUFFER_LIST_CONTEXT).
 	Context [2]uint64
@@ -143,6 +147,10 @@ func (l *NBL) Index() uint32 { return l.index }
 
 // Pool returns the pool the descriptor belongs to.
 func (l *NBL) Pool() *Pool { return l.pool }
+
+// OwnsFrame reports whether the list is a frame descriptor (an original
+// received packet's list), as opposed to a clone or an allocated list.
+func (l *NBL) OwnsFrame() bool { return l.keepFrame }
 
 // NB returns the list's (only) buffer.
 func (l *NBL) NB() *NB { return &l.nb }

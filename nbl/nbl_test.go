@@ -391,3 +391,21 @@ func itoa(n int) string {
 	}
 	return itoa(n/10) + string(rune('0'+n%10))
 }
+
+// R38, R39: the modelled fields exist and the metadata and l2 flag values
+// are fwpsk.h's.
+func TestFieldsAndConstants(t *testing.T) {
+	if MetaSourcePortID != 0x4 || MetaSourceNICIndex != 0x8 || MetaPacketContext != 0x10 || MetaDestinationPortID != 0x20 {
+		t.Error("metadata bits differ from R39")
+	}
+	if L2RawIPv4 != 0x1 || L2RawIPv6 != 0x2 || L2ReclassifyMultiDestination != 0x8 {
+		t.Error("l2 flags differ from R39")
+	}
+	a := newTestArena(t, 1, 1)
+	l := a.Desc(0)
+	var status int32 = l.Status // R38: Status is an int32 NTSTATUS
+	_ = status
+	if l.FirstNetBuffer.Next != nil || l.Parent != nil || l.Next != nil || l.ChildRefCount() != 0 {
+		t.Error("fresh descriptor not empty")
+	}
+}
