@@ -104,3 +104,9 @@ func (c *Completer) flushOriginals() {
 		c.originals = c.originals[:0]
 	}
 }
+
+// Rebind forgets the goroutine recorded on first use, so the next Complete
+// records its caller: for handing the completion stage to another
+// goroutine (say, the one that drains a stopped switch). Call it only while
+// no Complete runs.
+func (c *Completer) Rebind() { c.goid.Store(0) }

@@ -15,6 +15,7 @@ func (c *Cache) Clone(parent *NBL) *NBL {
 	cl := one[0]
 	cl.nb = NB{DataOffset: parent.nb.DataOffset, DataLength: parent.nb.DataLength, frame: parent.nb.frame}
 	cl.VSwitch = parent.VSwitch
+	cl.Queue = parent.Queue
 	cl.Parent = parent
 	parent.childRefs.Add(1)
 	return cl

@@ -102,6 +102,15 @@ type Header struct {
 	// classified as part of a chain by a callout that allows L2 batch
 	// classify; cloning is refused then (R31).
 	BatchClassify bool
+	// Queue is the index of the pipeline (RX queue) that owns the list;
+	// clones inherit it. Injections go back to that queue.
+	Queue uint16
+	// FloodCopy marks a clone the switch made to send one list to several
+	// ports; the switch frees it when its copy is done.
+	FloodCopy bool
+	// HeldForCopies marks a list whose own journey ended while it still had
+	// flood copies in flight; the switch finishes it after the last one.
+	HeldForCopies bool
 
 	// Context is scratch for the current owner (NET_BUFFER_LIST_CONTEXT).
 	Context [2]uint64

@@ -1,0 +1,187 @@
+package dataplane
+
+import (
+	"github.com/wfpxdp/wfpxdp/inject"
+	"github.com/wfpxdp/wfpxdp/nbl"
+)
+
+// Action is a classify result, FWP_ACTION_TYPE (R39).
+type Action uint32
+
+// Classify actions (R39).
+const (
+	ActionBlock       Action = 0x1001
+	ActionPermit      Action = 0x1002
+	ActionContinue    Action = 0x2006
+	ActionNone        Action = 0x7
+	ActionNoneNoMatch Action = 0x8
+)
+
+// Classify-out rights and flags (R27, R28).
+const (
+	RightActionWrite   uint32 = 0x1 // FWPS_RIGHT_ACTION_WRITE
+	ClassifyFlagAbsorb uint32 = 0x1 // FWPS_CLASSIFY_OUT_FLAG_ABSORB
+)
+
+// CalloutFlags are FWP_CALLOUT_FLAG_* values.
+type CalloutFlags uint32
+
+// CalloutAllowL2BatchClassify lets the engine hand the callout several
+// packets per call; cloning is then refused (R31).
+const CalloutAllowL2BatchClassify CalloutFlags = 0x80
+
+// ClassifyOut models FWPS_CLASSIFY_OUT0: the callout sets ActionType and
+// Flags; Rights says whether it may set the action (R28).
+type ClassifyOut struct {
+	ActionType Action
+	Rights     uint32
+	Flags      uint32
+}
+
+// Call is one classify invocation: what classifyFn receives. Borrowed: valid
+// only during the call; the callout must not keep it.
+type Call struct {
+	Layer  Layer
+	In     *Incoming        // incoming values (R40)
+	Meta   *nbl.VSwitchMeta // incoming metadata (R12, R39)
+	List   *nbl.NBL         // the packet; owned by the engine unless absorbed
+	Handle *inject.Handle   // the callout's injection handle
+	Filter string           // the filter that called the callout
+}
+
+// Callout is a registered callout. Classify runs on the classify stage for
+// every packet a callout filter matches (or, with
+// CalloutAllowL2BatchClassify, for each packet of a batch, with
+// List.BatchClassify set). Returning ActionBlock with ClassifyFlagAbsorb
+// takes ownership of the list (R27): the switch moves it to the callout's
+// absorb ring and Worker gets it later, out of band (R29).
+type Callout struct {
+	Name     string
+	Flags    CalloutFlags
+	Classify func(c *Call, out *ClassifyOut)
+	// Worker runs on the callout's absorb worker with lists the callout
+	// absorbed; it owns them and must end each one: reinject it
+	// (w.Reinject, or the inject API through w.Handle), discard it
+	// (w.Discard), or keep it to end later. Must not block. A callout that
+	// absorbs without a Worker has its absorbed lists discarded.
+	Worker func(w *Worker, absorbed []*nbl.NBL)
+}
+
+// calloutEntry is a registered callout with its handle and, per queue, the
+// absorb links from each layer's classify stage to its worker.
+type calloutEntry struct {
+	c      *Callout
+	id     int
+	handle *inject.Handle
+}
+
+// Worker is what a callout's worker code gets: the means to end the lists
+// it absorbed. One goroutine (the absorb worker's lcore) uses it.
+type Worker struct {
+	q       *queue
+	ce      *calloutEntry
+	reserve *nbl.Cache // for clones and allocated lists; only this worker uses it
+	scratch []*nbl.NBL
+	chain   []*nbl.NBL
+	held    []*nbl.NBL // lists the worker code chose to keep (Hold)
+
+	absorbIn [numLayers]link[*nbl.NBL]
+
+	reinjected, discarded, injectFailed counter
+}
+
+// Handle returns the callout's injection handle.
+func (w *Worker) Handle() *inject.Handle { return w.ce.handle }
+
+// SwitchID returns the switch's GUID, for the inject call (R11).
+func (w *Worker) SwitchID() []byte { return w.q.sw.id[:] }
+
+// Reserve returns the worker's cache of the reserve pool, for
+// AllocateCloneNetBufferList and AllocateNetBufferAndNetBufferList.
+func (w *Worker) Reserve() *nbl.Cache { return w.reserve }
+
+// Discard ends lists the callout absorbed without reinjecting them
+// (silently, R29). Takes ownership.
+func (w *Worker) Discard(lists []*nbl.NBL) {
+	for _, l := range lists {
+		l.Status = int32(inject.StatusSuccess)
+	}
+	w.q.retire(lists)
+	w.discarded.add(len(lists))
+}
+
+// Reinject reinjects absorbed lists unmodified into the ingress path
+// through the callout's handle, one chain per run of lists from the same
+// source port and NIC (R8, R12), without a completion function for
+// originals (G4) and with the switch's own for its flood copies. Lists the
+// engine refuses are discarded and counted (fail closed). Takes ownership.
+func (w *Worker) Reinject(lists []*nbl.NBL) {
+	for len(lists) > 0 {
+		first := lists[0]
+		n := 1
+		for n < len(lists) && sameSource(lists[n], first) && lists[n].OwnsFrame() == first.OwnsFrame() {
+			n++
+		}
+		run := lists[:n]
+		lists = lists[n:]
+		var fn nbl.CompleteFunc
+		if !first.OwnsFrame() || first.IsClone() {
+			fn = w.q.sw.finishCopy
+		}
+		st := w.ce.handle.InjectVSwitchEthernetIngressAsync(nil, 0, nil, w.q.sw.id[:],
+			first.VSwitch.SourcePortID, first.VSwitch.SourceNICIndex, nbl.Link(run), fn, nil)
+		if st != inject.StatusSuccess {
+			for _, l := range run {
+				l.Next = nil
+			}
+			w.injectFailed.add(len(run))
+			w.Discard(run)
+			continue
+		}
+		w.reinjected.add(len(run))
+	}
+}
+
+func sameSource(a, b *nbl.NBL) bool {
+	return a.VSwitch.SourcePortID == b.VSwitch.SourcePortID && a.VSwitch.SourceNICIndex == b.VSwitch.SourceNICIndex
+}
+
+// Hold keeps a list the worker code wants to end later; it stays counted
+// as held by the callout. Release it with Discard or Reinject after
+// taking it back with TakeHeld.
+func (w *Worker) Hold(l *nbl.NBL) { w.held = append(w.held, l) }
+
+// TakeHeld returns the held lists and forgets them.
+func (w *Worker) TakeHeld() []*nbl.NBL {
+	h := w.held
+	w.held = w.held[len(w.held):]
+	return h
+}
+
+// Poll is the absorb worker stage: it takes what the classify stages
+// absorbed for this callout and hands it to the callout's Worker.
+func (w *Worker) Poll() int {
+	total := 0
+	for layer := range w.absorbIn {
+		n := w.absorbIn[layer].DequeueBurst(w.scratch[:cap(w.scratch)])
+		if n == 0 {
+			continue
+		}
+		batch := w.scratch[:n]
+		if w.q.sw.unloading.Load() || w.ce.c.Worker == nil {
+			w.Discard(batch) // R7: workers free, not inject, while unloading
+		} else {
+			w.ce.c.Worker(w, batch)
+		}
+		total += n
+	}
+	return total
+}
+
+// drainHeld discards everything the worker still holds (R7).
+func (w *Worker) drainHeld() {
+	if len(w.held) > 0 {
+		w.Discard(w.held)
+		w.held = w.held[:0]
+	}
+}

@@ -1,0 +1,160 @@
+package dataplane
+
+import (
+	"github.com/wfpxdp/wfpxdp/inject"
+	"github.com/wfpxdp/wfpxdp/nbl"
+)
+
+// verdict is the outcome of one classify pass for one packet.
+type verdict uint8
+
+const (
+	verdictPermit verdict = iota
+	verdictBlock
+	verdictAbsorb
+)
+
+// classify evaluates the layer's filters for one packet in weight order;
+// the destination-MAC list, the ether-type list and the wildcard list are
+// merged on the fly (each is already in weight order). A BLOCK, from a
+// filter or a callout, ends the evaluation: a veto needs no right (R28).
+// A PERMIT does not end it, so a later callout can still veto; with
+// ClearActionRight it takes the WRITE right from every callout after it,
+// which may then only veto (R28). BLOCK with ABSORB hands the packet to the
+// callout (R27). While unloading, callouts are not called and count as
+// PERMIT (R7). Without a BLOCK the packet is permitted.
+func (ls *layerSet) classify(c *Call, unloading bool) (verdict, *calloutEntry) {
+	if len(ls.filters) == 0 {
+		return verdictPermit, nil
+	}
+	in := c.In
+	a := ls.byDstMAC.get(uint64(in.MACDestination))
+	b := ls.byEType.get(uint64(in.EtherType))
+	w := ls.wildcard
+	rights := RightActionWrite
+	for {
+		// the next filter is the lowest index (highest weight) at a head
+		next := int32(len(ls.filters))
+		if len(a) > 0 {
+			next = a[0]
+		}
+		if len(b) > 0 && b[0] < next {
+			next = b[0]
+		}
+		if len(w) > 0 && w[0] < next {
+			next = w[0]
+		}
+		if next == int32(len(ls.filters)) {
+			return verdictPermit, nil
+		}
+		switch {
+		case len(a) > 0 && a[0] == next:
+			a = a[1:]
+		case len(b) > 0 && b[0] == next:
+			b = b[1:]
+		default:
+			w = w[1:]
+		}
+		f := &ls.filters[next]
+		if !f.matches(in) {
+			continue
+		}
+		switch f.action {
+		case FilterBlock:
+			return verdictBlock, nil
+		case FilterPermit:
+			if f.clearRight {
+				rights = 0
+			}
+		case FilterCallout:
+			if unloading {
+				continue
+			}
+			out := ClassifyOut{ActionType: ActionContinue, Rights: rights}
+			c.Filter = f.name
+			c.Handle = f.callout.handle
+			f.callout.c.Classify(c, &out)
+			if out.ActionType == ActionBlock {
+				if out.Flags&ClassifyFlagAbsorb != 0 {
+					return verdictAbsorb, f.callout
+				}
+				return verdictBlock, nil
+			}
+			if out.Rights&RightActionWrite == 0 {
+				rights = 0 // the callout gave up its right (R30)
+			}
+		}
+	}
+}
+
+// classifier runs classify passes over batches and routes the results:
+// permitted lists are returned, blocked ones retired with a drop reason,
+// absorbed ones moved to their callout's absorb link. One per stage; its
+// scratch is reused, nothing is allocated.
+type classifier struct {
+	q       *queue
+	layer   Layer
+	call    Call
+	permit  []*nbl.NBL
+	drops   []*nbl.NBL
+	absorb  [][]*nbl.NBL // per callout id
+	absorbL []link[*nbl.NBL]
+}
+
+func newClassifier(q *queue, layer Layer, batch int) *classifier {
+	c := &classifier{q: q, layer: layer, permit: make([]*nbl.NBL, 0, batch), drops: make([]*nbl.NBL, 0, batch)}
+	for _, w := range q.workers {
+		c.absorb = append(c.absorb, make([]*nbl.NBL, 0, batch))
+		c.absorbL = append(c.absorbL, w.absorbIn[layer])
+	}
+	c.call.Layer = layer
+	return c
+}
+
+// pass classifies batch (ins[i] are the incoming values of batch[i]) and
+// returns the permitted lists, in order, in the classifier's scratch.
+func (c *classifier) pass(batch []*nbl.NBL, ins []Incoming) []*nbl.NBL {
+	sw := c.q.sw
+	ls := &sw.filters.Load().layers[c.layer]
+	unloading := sw.unloading.Load()
+	c.permit, c.drops = c.permit[:0], c.drops[:0]
+	absorbed := 0
+	for i, l := range batch {
+		c.call.In, c.call.Meta, c.call.List = &ins[i], &l.VSwitch, l
+		v, ce := ls.classify(&c.call, unloading)
+		switch v {
+		case verdictPermit:
+			c.permit = append(c.permit, l)
+		case verdictBlock:
+			l.Status = int32(inject.StatusFwpDropNoICMP)
+			c.drops = append(c.drops, l)
+		case verdictAbsorb:
+			c.absorb[ce.id] = append(c.absorb[ce.id], l)
+			absorbed++
+		}
+	}
+	c.call = Call{Layer: c.layer}
+	cnt := &c.q.counters
+	cnt.classified.add(len(batch))
+	if len(c.drops) > 0 {
+		reason := DropBlocked
+		if c.layer == LayerEgress {
+			reason = DropEgressBlocked
+		}
+		c.q.drop(c.drops, reason, inject.StatusFwpDropNoICMP)
+	}
+	if absorbed > 0 {
+		for id, lists := range c.absorb {
+			if len(lists) == 0 {
+				continue
+			}
+			n := c.absorbL[id].EnqueueBurst(lists)
+			cnt.absorbed.add(n)
+			if n < len(lists) { // the worker is behind: fail closed (R29)
+				c.q.drop(lists[n:], DropAbsorbFull, inject.StatusInsufficientResources)
+			}
+			c.absorb[id] = lists[:0]
+		}
+	}
+	return c.permit
+}

@@ -1,0 +1,210 @@
+package dataplane
+
+import (
+	"github.com/wfpxdp/wfpxdp/inject"
+	"github.com/wfpxdp/wfpxdp/nbl"
+)
+
+// completionStage ends every list's journey through the switch: lists the
+// ports have finished sending, and lists dropped or discarded anywhere
+// (the retire link). Flood copies are freed, and a list with copies still
+// in flight is held until the last one is done; then an injected list is
+// completed through the inject Completer (R18: once each) and an original
+// goes back to the frame pool.
+type completionStage struct {
+	q          *queue
+	frames     *nbl.Cache // returns frames to the pool; only this stage uses it
+	reserve    *nbl.Cache // frees flood copies
+	completer  *inject.Completer
+	batch      []*nbl.NBL
+	done       []*nbl.NBL // injected lists to complete
+	spare      []*nbl.NBL // the other half of done's double buffer
+	completing bool       // inside completer.Complete: finishCopy may add to done
+	free       []*nbl.NBL // originals to return
+	held       []*nbl.NBL // lists waiting for their flood copies
+	draining   []*Port    // detached ports whose drivers are closed, reaping
+}
+
+func newCompletion(q *queue) *completionStage {
+	b := q.sw.cfg.Batch
+	c := &completionStage{q: q, frames: q.sw.arena.Frames().NewCache(4 * b),
+		reserve: q.sw.arena.Reserve().NewCache(4 * b),
+		batch:   make([]*nbl.NBL, b), done: make([]*nbl.NBL, 0, 2*b), spare: make([]*nbl.NBL, 0, 2*b),
+		free: make([]*nbl.NBL, 0, 2*b),
+		held: make([]*nbl.NBL, 0, 64)}
+	c.completer = q.sw.eng.NewCompleter(func(lists []*nbl.NBL) { c.putFrames(lists) })
+	return c
+}
+
+// Poll runs one round of the completion stage.
+func (c *completionStage) Poll() int {
+	q, sw := c.q, c.q.sw
+	work := 0
+	for i := range sw.ports {
+		p := sw.ports[i].Load()
+		if p == nil {
+			continue
+		}
+		if p.state.Load() == portDraining {
+			work += c.drainPort(p)
+			continue
+		}
+		if n := p.queues[q.idx].Reap(c.batch); n > 0 {
+			c.retireBatch(c.batch[:n])
+			work += n
+		}
+	}
+	for {
+		n := q.retireL.DequeueBurst(c.batch)
+		if n == 0 {
+			break
+		}
+		c.retireBatch(c.batch[:n])
+		work += n
+		if n < len(c.batch) {
+			break
+		}
+	}
+	if len(c.held) > 0 {
+		c.checkHeld()
+	}
+	return work
+}
+
+// retireBatch ends the lists of batch; see completionStage.
+func (c *completionStage) retireBatch(batch []*nbl.NBL) {
+	for _, l := range batch {
+		switch {
+		case l.FloodCopy && !l.InFlight:
+			c.freeCopy(l)
+		case l.ChildRefCount() > 0:
+			l.HeldForCopies = true
+			c.held = append(c.held, l)
+		default:
+			c.finish(l)
+		}
+	}
+	c.flush()
+}
+
+// freeCopy frees a flood copy and finishes its parent if it was only
+// waiting for this copy.
+func (c *completionStage) freeCopy(l *nbl.NBL) {
+	parent := l.Parent
+	one := [1]*nbl.NBL{l}
+	if c.reserve.Put(one[:]) != nil {
+		c.q.counters.misuse.add(1)
+		return
+	}
+	if parent.HeldForCopies && parent.ChildRefCount() == 0 {
+		c.unhold(parent)
+		c.finish(parent)
+	}
+}
+
+func (c *completionStage) unhold(l *nbl.NBL) {
+	l.HeldForCopies = false
+	for i, h := range c.held {
+		if h == l {
+			c.held = append(c.held[:i], c.held[i+1:]...)
+			return
+		}
+	}
+}
+
+// checkHeld finishes held lists whose copies were freed elsewhere (say by
+// a callout that absorbed one).
+func (c *completionStage) checkHeld() {
+	kept := c.held[:0]
+	for _, l := range c.held {
+		if l.ChildRefCount() == 0 {
+			l.HeldForCopies = false
+			c.finish(l)
+			continue
+		}
+		kept = append(kept, l)
+	}
+	c.held = kept
+	c.flush()
+}
+
+// finish queues a list whose journey ended: injected ones for completion,
+// originals for the pool.
+func (c *completionStage) finish(l *nbl.NBL) {
+	switch {
+	case l.InFlight:
+		c.done = append(c.done, l)
+	case l.OwnsFrame():
+		c.free = append(c.free, l)
+	default:
+		// a clone or allocated list that was never injected cannot reach
+		// the switch; count it and give it back to the reserve
+		c.q.counters.misuse.add(1)
+		one := [1]*nbl.NBL{l}
+		c.reserve.Put(one[:])
+	}
+	if len(c.done) == cap(c.done) || len(c.free) == cap(c.free) {
+		c.flush()
+	}
+}
+
+func (c *completionStage) flush() {
+	// Completion functions (finishCopy) may finish more lists while we
+	// complete: they land in the other buffer and go in the next round.
+	for len(c.done) > 0 && !c.completing {
+		batch := c.done
+		c.done, c.spare = c.spare[:0], batch
+		c.q.counters.completions.add(len(batch))
+		c.completing = true
+		c.completer.Complete(batch)
+		c.completing = false
+	}
+	if len(c.free) > 0 {
+		c.putFrames(c.free)
+		c.free = c.free[:0]
+	}
+}
+
+func (c *completionStage) putFrames(lists []*nbl.NBL) {
+	if err := c.frames.Put(lists); err != nil {
+		c.q.counters.misuse.add(1)
+	}
+}
+
+// finishCopy is the completion function for flood copies a callout
+// reinjected (Worker.Reinject): it runs on the completion stage.
+func (sw *Switch) finishCopy(_ any, l *nbl.NBL, _ bool) {
+	q := sw.queues[int(l.Queue)%len(sw.queues)]
+	q.completion.freeCopy(l)
+}
+
+// drainPort reaps a detached port: the first time it closes the drivers
+// (their fill rings come back), then it reaps until they hold nothing.
+func (c *completionStage) drainPort(p *Port) int {
+	d := p.queues[c.q.idx]
+	known := false
+	for _, dp := range c.draining {
+		known = known || dp == p
+	}
+	if !known {
+		d.Close(c.frames)
+		c.draining = append(c.draining, p)
+	}
+	work := 0
+	for d.Held() > 0 {
+		n := d.Reap(c.batch)
+		if n == 0 {
+			return work
+		}
+		c.retireBatch(c.batch[:n])
+		work += n
+	}
+	c.q.sw.portDrained(p, c.q.idx)
+	for i, dp := range c.draining {
+		if dp == p {
+			c.draining = append(c.draining[:i], c.draining[i+1:]...)
+			break
+		}
+	}
+	return work
+}

@@ -1,0 +1,148 @@
+package dataplane
+
+import (
+	"github.com/wfpxdp/wfpxdp/inject"
+	"github.com/wfpxdp/wfpxdp/nbl"
+)
+
+// egressStage forwards: it looks the destination up in the forwarding
+// database (or floods), classifies each copy at the egress layer (R26), and
+// hands the permitted ones to their port's TX path.
+type egressStage struct {
+	q       *queue
+	reserve *nbl.Cache // flood copies; only this stage takes from it
+	batch   []*nbl.NBL
+	copies  []*nbl.NBL // lists to classify at egress
+	ins     []Incoming
+	tx      [maxPorts][]*nbl.NBL // per destination slot
+	txUsed  []int                // slots with something in tx
+	cls     *classifier
+	nodest  []*nbl.NBL
+}
+
+func newEgress(q *queue) *egressStage {
+	b := q.sw.cfg.Batch
+	s := &egressStage{q: q, reserve: q.sw.arena.Reserve().NewCache(4 * b),
+		batch: make([]*nbl.NBL, b), copies: make([]*nbl.NBL, 0, 4*b), ins: make([]Incoming, 4*b),
+		txUsed: make([]int, 0, maxPorts), cls: newClassifier(q, LayerEgress, 4*b),
+		nodest: make([]*nbl.NBL, 0, b)}
+	for i := range s.tx {
+		s.tx[i] = make([]*nbl.NBL, 0, cap(s.copies))
+	}
+	return s
+}
+
+// Poll runs one round of the egress stage.
+func (s *egressStage) Poll() int {
+	q, sw := s.q, s.q.sw
+	n := q.fwd.DequeueBurst(s.batch)
+	if n == 0 {
+		return 0
+	}
+	copies, nodest, noclone := s.copies[:0], s.nodest[:0], 0
+	for _, l := range s.batch[:n] {
+		dst := MAC(l.Context[0])
+		slot := -1
+		if dst.Type() == MACUnicast {
+			slot = sw.fdb.lookup(dst)
+		}
+		src := l.VSwitch.SourcePortID
+		if slot >= 0 { // known unicast destination
+			p := sw.ports[slot].Load()
+			if p == nil || !p.attached() || p.ID == src {
+				nodest = append(nodest, l)
+				continue
+			}
+			copies = s.addCopy(copies, l, p, 0)
+			continue
+		}
+		// unknown unicast, multicast, broadcast: flood (R26)
+		first := true
+		for i := range sw.ports {
+			p := sw.ports[i].Load()
+			if p == nil || !p.attached() || p.ID == src {
+				continue
+			}
+			if first {
+				copies = s.addCopy(copies, l, p, 0)
+				first = false
+				continue
+			}
+			cl := s.reserve.Clone(l)
+			if cl == nil {
+				noclone++ // this port misses the packet; counted
+				continue
+			}
+			cl.FloodCopy = true
+			cl.Context = l.Context
+			q.counters.flooded.add(1)
+			copies = s.addCopy(copies, cl, p, nbl.L2ReclassifyMultiDestination)
+		}
+		if first {
+			nodest = append(nodest, l)
+		}
+	}
+	q.counters.drops[DropCloneExhausted].add(noclone)
+	if len(nodest) > 0 {
+		q.drop(nodest, DropNoDestination, inject.StatusInvalidDeviceState)
+	}
+	permitted := s.cls.pass(copies, s.ins[:len(copies)])
+	s.transmit(permitted)
+	return n
+}
+
+// addCopy prepares one list for egress classification toward port p.
+func (s *egressStage) addCopy(copies []*nbl.NBL, l *nbl.NBL, p *Port, l2 uint32) []*nbl.NBL {
+	if len(copies) == cap(copies) { // more copies than scratch: classify what we have
+		permitted := s.cls.pass(copies, s.ins[:len(copies)])
+		s.transmit(permitted)
+		copies = copies[:0]
+	}
+	in := &s.ins[len(copies)]
+	in.MACDestination = MAC(l.Context[0])
+	in.MACDestType = in.MACDestination.Type()
+	in.EtherType = uint16(l.Context[1])
+	in.VLANID = uint16(l.Context[1] >> 16)
+	in.VSwitchID = &s.q.sw.id
+	in.SourcePortID = l.VSwitch.SourcePortID
+	in.SourceNICIndex = l.VSwitch.SourceNICIndex
+	in.DestPortID = p.ID
+	l.VSwitch.L2Flags |= l2
+	in.L2Flags = l.VSwitch.L2Flags
+	l.VSwitch.DestinationPortID = p.ID
+	l.VSwitch.Flags |= nbl.MetaDestinationPortID
+	l.Context[1] = l.Context[1]&0xFFFF_FFFF | uint64(p.slot)<<32
+	return append(copies, l)
+}
+
+// transmit hands permitted lists to their destination ports' TX paths.
+func (s *egressStage) transmit(lists []*nbl.NBL) {
+	q, sw := s.q, s.q.sw
+	now := nowNS()
+	for _, l := range lists {
+		slot := int(l.Context[1] >> 32)
+		if len(s.tx[slot]) == 0 {
+			s.txUsed = append(s.txUsed, slot)
+		}
+		l.Stamps[nbl.StampTX] = now
+		l.Status = int32(inject.StatusSuccess)
+		s.tx[slot] = append(s.tx[slot], l)
+	}
+	for _, slot := range s.txUsed {
+		batch := s.tx[slot]
+		s.tx[slot] = batch[:0]
+		p := sw.ports[slot].Load()
+		if p == nil || !p.attached() {
+			q.drop(batch, DropNoDestination, inject.StatusInvalidDeviceState) // G2
+			continue
+		}
+		n := p.queues[q.idx].Transmit(batch)
+		p.tx.add(n)
+		q.counters.tx.add(n)
+		if n < len(batch) {
+			p.txFull.add(len(batch) - n)
+			q.drop(batch[n:], DropTxFull, inject.StatusInsufficientResources)
+		}
+	}
+	s.txUsed = s.txUsed[:0]
+}

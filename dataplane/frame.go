@@ -1,0 +1,109 @@
+package dataplane
+
+import (
+	"encoding/binary"
+
+	"github.com/wfpxdp/wfpxdp/inject"
+)
+
+// MACType is the FWP_AF_LINK address type of a MAC address (R40).
+type MACType uint8
+
+// Address types, as FWP_DATA_LINK_ADDRESS_TYPE.
+const (
+	MACUnicast MACType = iota + 1
+	MACMulticast
+	MACBroadcast
+)
+
+// Ether types the parser knows.
+const (
+	EtherTypeIPv4 = 0x0800
+	EtherTypeIPv6 = 0x86DD
+	EtherTypeVLAN = 0x8100
+	EtherTypeQinQ = 0x88A8
+)
+
+// MAC is a 48-bit address held in the low bits of a uint64, first octet
+// most significant, so it can be compared, masked and hashed as a number.
+type MAC uint64
+
+// Broadcast is ff:ff:ff:ff:ff:ff.
+const Broadcast MAC = 0xFFFF_FFFF_FFFF
+
+func macAt(b []byte) MAC {
+	_ = b[5]
+	return MAC(uint64(binary.BigEndian.Uint16(b))<<32 | uint64(binary.BigEndian.Uint32(b[2:])))
+}
+
+// Put writes m into b[:6].
+func (m MAC) Put(b []byte) {
+	binary.BigEndian.PutUint16(b, uint16(m>>32))
+	binary.BigEndian.PutUint32(b[2:], uint32(m))
+}
+
+// Type returns whether m is unicast, multicast or broadcast.
+func (m MAC) Type() MACType {
+	switch {
+	case m == Broadcast:
+		return MACBroadcast
+	case m&(1<<40) != 0: // I/G bit of the first octet
+		return MACMulticast
+	}
+	return MACUnicast
+}
+
+// Incoming holds the incoming values of the vSwitch Ethernet layers (R40)
+// for one packet, parsed once per classify pass. The zero VLANID means
+// untagged.
+type Incoming struct {
+	MACSource       MAC
+	MACDestination  MAC
+	EtherType       uint16 // of the payload, after any VLAN tag
+	VLANID          uint16
+	MACSourceType   MACType
+	MACDestType     MACType
+	VSwitchID       *inject.GUID // the switch's GUID (R11: pass it to the inject call)
+	SourcePortID    uint32       // source interface id
+	DestPortID      uint32       // egress layer only
+	SourceNICIndex  uint16
+	L2Flags         uint32
+	HeaderLen       int // bytes of Ethernet header including tags
+	TenantNetworkID uint32
+}
+
+// parseStatus says why a frame could not be parsed.
+type parseStatus uint8
+
+const (
+	parseOK        parseStatus = iota
+	parseRunt                  // shorter than an Ethernet header
+	parseTruncated             // a VLAN tag runs past the end
+)
+
+// parseEthernet fills the frame fields of in from data. It never reads past
+// len(data) and never panics.
+func parseEthernet(data []byte, in *Incoming) parseStatus {
+	if len(data) < 14 {
+		return parseRunt
+	}
+	in.MACDestination = macAt(data[0:6])
+	in.MACSource = macAt(data[6:12])
+	in.MACDestType = in.MACDestination.Type()
+	in.MACSourceType = in.MACSource.Type()
+	et := binary.BigEndian.Uint16(data[12:14])
+	off := 14
+	in.VLANID = 0
+	for (et == EtherTypeVLAN || et == EtherTypeQinQ) && off <= 22 { // up to two tags
+		if len(data) < off+4 {
+			return parseTruncated
+		}
+		// With two tags (QinQ) the inner one, the customer VLAN, wins.
+		in.VLANID = binary.BigEndian.Uint16(data[off:off+2]) & 0x0FFF
+		et = binary.BigEndian.Uint16(data[off+2 : off+4])
+		off += 4
+	}
+	in.EtherType = et
+	in.HeaderLen = off
+	return parseOK
+}

@@ -1,0 +1,105 @@
+package dataplane
+
+import (
+	"fmt"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/wfpxdp/wfpxdp/ring/pin"
+)
+
+// stage is one pipeline stage: Poll does one round of work without
+// blocking and returns how many packets it moved.
+type stage interface {
+	Poll() int
+}
+
+type namedStage struct {
+	name string
+	s    stage
+}
+
+// lcore is one pinned goroutine running a fixed list of stages in turn,
+// like a DPDK lcore running several services.
+type lcore struct {
+	cpu    int
+	pin    bool
+	stages []namedStage
+	sleep  time.Duration
+}
+
+// Run polls the stages until stop is closed. Poll loops drain before they
+// back off: the lcore only yields after many empty rounds, and sleeps (at
+// most IdleSleep) after many more.
+func (lc *lcore) Run(stop <-chan struct{}) {
+	if lc.pin {
+		if unpin, err := pin.Thread(lc.cpu); err == nil {
+			defer unpin()
+		}
+	}
+	idle := 0
+	for {
+		work := 0
+		for _, s := range lc.stages {
+			work += s.s.Poll()
+		}
+		if work > 0 {
+			idle = 0
+			continue
+		}
+		idle++
+		if idle&255 == 0 {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			runtime.Gosched()
+			if lc.sleep > 0 && idle > 1<<16 {
+				time.Sleep(lc.sleep)
+			}
+		}
+	}
+}
+
+func (lc *lcore) String() string {
+	names := make([]string, len(lc.stages))
+	for i, s := range lc.stages {
+		names[i] = s.name
+	}
+	where := fmt.Sprintf("cpu%d", lc.cpu)
+	if !lc.pin {
+		where = "unpinned"
+	}
+	return where + "[" + strings.Join(names, ",") + "]"
+}
+
+// buildLcores places the queues' stages on lcores per the mode.
+func (sw *Switch) buildLcores() []*lcore {
+	cpus := sw.cfg.CPUs
+	cpu := func(i int) int { return cpus[i%len(cpus)] }
+	var out []*lcore
+	for _, q := range sw.queues {
+		ingress := namedStage{fmt.Sprintf("q%d.ingress", q.idx), q.ingress}
+		rest := []namedStage{}
+		for _, w := range q.workers {
+			rest = append(rest, namedStage{fmt.Sprintf("q%d.absorb:%s", q.idx, w.ce.c.Name), w})
+		}
+		rest = append(rest, namedStage{fmt.Sprintf("q%d.egress", q.idx), q.egress},
+			namedStage{fmt.Sprintf("q%d.completion", q.idx), q.completion})
+		sleep := time.Duration(sw.cfg.IdleSleep)
+		if sw.cfg.Mode == ModeRTC {
+			c := cpu(q.idx)
+			if len(cpus) > 1 {
+				c = cpu(q.idx + 1)
+			}
+			out = append(out, &lcore{cpu: c, pin: !sw.cfg.NoPin, stages: append([]namedStage{ingress}, rest...), sleep: sleep})
+			continue
+		}
+		out = append(out,
+			&lcore{cpu: cpu(2 * q.idx), pin: !sw.cfg.NoPin, stages: []namedStage{ingress}, sleep: sleep},
+			&lcore{cpu: cpu(2*q.idx + 1), pin: !sw.cfg.NoPin, stages: rest, sleep: sleep})
+	}
+	return out
+}

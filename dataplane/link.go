@@ -1,0 +1,111 @@
+package dataplane
+
+import (
+	"sync/atomic"
+
+	"github.com/wfpxdp/wfpxdp/ring"
+)
+
+// LinkKind picks what connects the stages.
+type LinkKind uint8
+
+// Link kinds: the project's rings, or Go channels carrying batches of 32
+// (the baseline the benchmarks compare against).
+const (
+	LinkRing LinkKind = iota
+	LinkChan
+)
+
+func (k LinkKind) String() string {
+	if k == LinkChan {
+		return "chan"
+	}
+	return "ring"
+}
+
+// link connects two stages; ring.SPSC and ring.MPSC satisfy it as they are.
+// Neither side blocks.
+type link[T any] interface {
+	EnqueueBurst([]T) int
+	DequeueBurst([]T) int
+	Len() int
+}
+
+// newLink returns a link holding at least size elements: an SPSC ring, an
+// MPSC ring when several goroutines send, or a channel of batches.
+func newLink[T any](kind LinkKind, size int, multiProducer bool) (link[T], error) {
+	if kind == LinkChan {
+		return newChanLink[T](size), nil
+	}
+	if multiProducer {
+		return ring.NewMPSC[T](size)
+	}
+	return ring.NewSPSC[T](size)
+}
+
+// chanBatch is what a channel link carries: up to 32 elements, like the
+// rings' bursts.
+type chanBatch[T any] struct {
+	n int
+	a [32]T
+}
+
+// chanLink is the baseline: a buffered channel of batches, used
+// non-blocking (select with default) so that a stage sharing an lcore with
+// others never parks; that is the fastest way the channel allows here, a
+// blocking receive adds a park and wake per idle period.
+//
+// Threading contract: any number of senders, one receiver.
+type chanLink[T any] struct {
+	ch    chan chanBatch[T]
+	count atomic.Int64 // elements sent and not yet received
+	// receiver-side leftover of the last batch; only the receiver touches it
+	cur chanBatch[T]
+	off int
+}
+
+func newChanLink[T any](size int) *chanLink[T] {
+	return &chanLink[T]{ch: make(chan chanBatch[T], max(1, size/32))}
+}
+
+// EnqueueBurst sends src in batches of up to 32 until the channel is full.
+func (c *chanLink[T]) EnqueueBurst(src []T) int {
+	sent := 0
+	for sent < len(src) {
+		var b chanBatch[T]
+		b.n = copy(b.a[:], src[sent:])
+		select {
+		case c.ch <- b:
+			sent += b.n
+		default:
+			c.count.Add(int64(sent))
+			return sent
+		}
+	}
+	c.count.Add(int64(sent))
+	return sent
+}
+
+// DequeueBurst receives up to len(dst) elements.
+func (c *chanLink[T]) DequeueBurst(dst []T) int {
+	got := 0
+	for got < len(dst) {
+		if c.off == c.cur.n {
+			select {
+			case c.cur = <-c.ch:
+				c.off = 0
+			default:
+				c.count.Add(-int64(got))
+				return got
+			}
+		}
+		k := copy(dst[got:], c.cur.a[c.off:c.cur.n])
+		c.off += k
+		got += k
+	}
+	c.count.Add(-int64(got))
+	return got
+}
+
+// Len returns the elements sent and not yet received.
+func (c *chanLink[T]) Len() int { return int(c.count.Load()) }

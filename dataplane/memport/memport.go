@@ -1,0 +1,278 @@
+// Package memport is an in-memory port for the dataplane: a traffic
+// generator on its receive side and a sink on its transmit side, so the
+// whole switch runs, and is tested and benchmarked, without privileges or
+// a NIC.
+//
+// Receive plays the NIC: it takes free frames from the caller's cache
+// (its fill ring) and writes frames from templates into them, in place,
+// with a sequence number and a monotonic timestamp in the payload, at an
+// optional paced rate. Transmit plays the wire: it reads the probe of each
+// frame into a latency histogram and queues the lists for Reap, as a TX
+// completion ring would.
+package memport
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	"github.com/HdrHistogram/hdrhistogram-go"
+
+	"github.com/wfpxdp/wfpxdp/dataplane"
+	"github.com/wfpxdp/wfpxdp/nbl"
+	"github.com/wfpxdp/wfpxdp/ring"
+)
+
+// Template is one kind of frame the generator sends.
+type Template struct {
+	Dst, Src  dataplane.MAC
+	VLAN      uint16 // 0: untagged
+	EtherType uint16 // 0: IPv4
+	Size      int    // frame bytes without FCS, >= 60; 0: 64
+}
+
+// Config configures a port. The zero value sends nothing and sinks
+// everything.
+type Config struct {
+	Name      string
+	Templates []Template // frames to send, in turn; none: receive nothing
+	Rate      float64    // offered packets per second; 0: as fast as asked
+	Limit     uint64     // packets to send in all; 0: no limit
+	Headroom  uint32     // bytes before the frame in its buffer; 256
+	TXQueue   int        // lists transmitted and not yet reaped, a power of two; 4096
+	Latency   bool       // record (now - sent) of received probes
+}
+
+// Probe layout: after the L2 header, a 20-byte IPv4 and 8-byte UDP header,
+// then a 16-bit magic, a 32-bit sequence number (wrapping) and the 64-bit
+// send time: 14 bytes, so a 64-byte frame carries one even with a VLAN tag.
+const (
+	probeMagic  = 0x5750 // "WP"
+	probeOffset = 28
+	probeLen    = 14
+	minFrame    = 60
+)
+
+var epoch = time.Now()
+
+// Now returns the clock probes are stamped with (monotonic ns).
+func Now() int64 { return int64(time.Since(epoch)) }
+
+type frameTemplate struct {
+	bytes []byte
+	probe int // offset of the probe in the frame
+}
+
+// Port is an in-memory port driver. See the package doc for the threading
+// contract (dataplane.Driver's).
+type Port struct {
+	cfg       Config
+	templates []frameTemplate
+	txq       *ring.SPSC[*nbl.NBL]
+	closed    atomic.Bool
+
+	// generator state: only Receive (the ingress stage) touches it
+	seq   uint64
+	start int64 // first Receive, ns
+	sent  atomic.Uint64
+	next  int // template index
+
+	// sink state: only Transmit (the egress stage) touches it
+	hist      *hdrhistogram.Histogram
+	maxSeq    uint32
+	reordered atomic.Uint64
+	received  atomic.Uint64
+	bytes     atomic.Uint64
+
+	starved atomic.Uint64 // Receive found no free frame (fill ring empty)
+
+	// Mangle, if set before the port is used, may rewrite or cut each
+	// generated frame (i is its sequence number) to inject bad input; it
+	// returns the bytes to deliver, a prefix of frame.
+	Mangle func(i uint64, frame []byte) []byte
+}
+
+// ErrTemplate reports a template that cannot be built.
+var ErrTemplate = errors.New("memport: bad frame template")
+
+// New builds a port.
+func New(cfg Config) (*Port, error) {
+	if cfg.Headroom == 0 {
+		cfg.Headroom = 256
+	}
+	if cfg.TXQueue == 0 {
+		cfg.TXQueue = 4096
+	}
+	q, err := ring.NewSPSC[*nbl.NBL](cfg.TXQueue)
+	if err != nil {
+		return nil, fmt.Errorf("memport %s: tx queue: %w", cfg.Name, err)
+	}
+	p := &Port{cfg: cfg, txq: q, start: -1}
+	if cfg.Latency {
+		p.hist = hdrhistogram.New(1, int64(10*time.Second), 3)
+	}
+	for i, t := range cfg.Templates {
+		ft, err := buildTemplate(t)
+		if err != nil {
+			return nil, fmt.Errorf("memport %s: template %d: %w", cfg.Name, i, err)
+		}
+		p.templates = append(p.templates, ft)
+	}
+	return p, nil
+}
+
+func buildTemplate(t Template) (frameTemplate, error) {
+	size := t.Size
+	if size == 0 {
+		size = 64
+	}
+	hdr := 14
+	if t.VLAN != 0 {
+		hdr = 18
+	}
+	if size < minFrame || size < hdr+probeOffset+probeLen {
+		return frameTemplate{}, fmt.Errorf("%w: size %d < %d", ErrTemplate, size, max(minFrame, hdr+probeOffset+probeLen))
+	}
+	if t.VLAN > 4095 {
+		return frameTemplate{}, fmt.Errorf("%w: VLAN %d", ErrTemplate, t.VLAN)
+	}
+	et := t.EtherType
+	if et == 0 {
+		et = dataplane.EtherTypeIPv4
+	}
+	b := make([]byte, size)
+	t.Dst.Put(b[0:6])
+	t.Src.Put(b[6:12])
+	if t.VLAN != 0 {
+		binary.BigEndian.PutUint16(b[12:], dataplane.EtherTypeVLAN)
+		binary.BigEndian.PutUint16(b[14:], t.VLAN)
+	}
+	binary.BigEndian.PutUint16(b[hdr-2:], et)
+	if et == dataplane.EtherTypeIPv4 { // IPv4 + UDP header, addresses 10.0.0.1 -> 10.0.0.2
+		ip := b[hdr:]
+		ip[0], ip[8], ip[9] = 0x45, 64, 17
+		binary.BigEndian.PutUint16(ip[2:], uint16(size-hdr))
+		copy(ip[12:], []byte{10, 0, 0, 1, 10, 0, 0, 2})
+		binary.BigEndian.PutUint16(ip[20:], 9)
+		binary.BigEndian.PutUint16(ip[22:], 9)
+		binary.BigEndian.PutUint16(ip[24:], uint16(size-hdr-20))
+	}
+	binary.BigEndian.PutUint16(b[hdr+probeOffset:], probeMagic)
+	return frameTemplate{bytes: b, probe: hdr + probeOffset}, nil
+}
+
+// Name implements dataplane.Driver.
+func (p *Port) Name() string { return p.cfg.Name }
+
+// Receive implements dataplane.Driver: it generates up to len(dst) frames,
+// fewer when paced or out of free frames.
+func (p *Port) Receive(dst []*nbl.NBL, frames *nbl.Cache) int {
+	if len(p.templates) == 0 || p.closed.Load() {
+		return 0
+	}
+	want := len(dst)
+	now := Now()
+	sent := p.sent.Load()
+	if p.cfg.Rate > 0 {
+		if p.start < 0 {
+			p.start = now
+		}
+		allowed := int64(float64(now-p.start)*p.cfg.Rate/1e9) + 1 - int64(sent)
+		want = int(min(int64(want), max(allowed, 0)))
+	}
+	if p.cfg.Limit > 0 {
+		want = int(min(uint64(want), p.cfg.Limit-sent))
+	}
+	if want <= 0 {
+		return 0
+	}
+	n := frames.Get(dst[:want])
+	if n < want {
+		p.starved.Add(1)
+	}
+	hr := p.cfg.Headroom
+	for _, l := range dst[:n] {
+		t := &p.templates[p.next]
+		if p.next++; p.next == len(p.templates) {
+			p.next = 0
+		}
+		f := l.NB().Frame()
+		copy(f[hr:], t.bytes)
+		pr := f[int(hr)+t.probe+2:]
+		binary.BigEndian.PutUint32(pr, uint32(p.seq))
+		binary.BigEndian.PutUint64(pr[4:], uint64(now))
+		size := uint32(len(t.bytes))
+		if p.Mangle != nil {
+			size = uint32(len(p.Mangle(p.seq, f[hr:hr+size])))
+		}
+		p.seq++
+		l.NB().SetData(hr, size)
+	}
+	p.sent.Add(uint64(n))
+	return n
+}
+
+// Transmit implements dataplane.Driver: it records the probes and queues
+// the lists for Reap; it takes as many as the TX queue has room for.
+func (p *Port) Transmit(src []*nbl.NBL) int {
+	n := p.txq.EnqueueBurst(src)
+	var bytes uint64
+	now := Now()
+	for _, l := range src[:n] {
+		d := l.Data()
+		bytes += uint64(len(d))
+		if p.hist == nil {
+			continue
+		}
+		off := 14 + probeOffset
+		if len(d) >= 14 && binary.BigEndian.Uint16(d[12:]) == dataplane.EtherTypeVLAN {
+			off += 4
+		}
+		if len(d) < off+probeLen || binary.BigEndian.Uint16(d[off:]) != probeMagic {
+			continue
+		}
+		seq := binary.BigEndian.Uint32(d[off+2:])
+		if int32(seq-p.maxSeq) < 0 {
+			p.reordered.Add(1)
+		} else {
+			p.maxSeq = seq
+		}
+		if sent := int64(binary.BigEndian.Uint64(d[off+6:])); now >= sent {
+			p.hist.RecordValue(now - sent)
+		}
+	}
+	p.received.Add(uint64(n))
+	p.bytes.Add(bytes)
+	return n
+}
+
+// Reap implements dataplane.Driver.
+func (p *Port) Reap(dst []*nbl.NBL) int { return p.txq.DequeueBurst(dst) }
+
+// Held implements dataplane.Driver: lists transmitted and not yet reaped.
+func (p *Port) Held() int { return p.txq.Len() }
+
+// Close implements dataplane.Driver: the generator stops; lists still in
+// the TX queue are reaped as usual.
+func (p *Port) Close(*nbl.Cache) error {
+	p.closed.Store(true)
+	return nil
+}
+
+// Sent returns the packets generated so far.
+func (p *Port) Sent() uint64 { return p.sent.Load() }
+
+// Received returns the packets and bytes that reached this port's sink.
+func (p *Port) Received() (packets, bytes uint64) { return p.received.Load(), p.bytes.Load() }
+
+// Reordered returns the probes that arrived after a later one.
+func (p *Port) Reordered() uint64 { return p.reordered.Load() }
+
+// Starved returns how often Receive found no free frame.
+func (p *Port) Starved() uint64 { return p.starved.Load() }
+
+// Histogram returns the latency histogram (nil without Config.Latency).
+// Read it only once the switch has stopped.
+func (p *Port) Histogram() *hdrhistogram.Histogram { return p.hist }

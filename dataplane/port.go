@@ -1,0 +1,67 @@
+package dataplane
+
+import (
+	"sync/atomic"
+
+	"github.com/wfpxdp/wfpxdp/nbl"
+)
+
+// Driver is one queue of a network port as the switch drives it: the
+// in-memory port (dataplane/memport) and the AF_XDP port implement it.
+//
+// Threading contract: Receive is called only by the queue's ingress stage,
+// Transmit only by its egress stage, Reap only by its completion stage;
+// the three may run on different goroutines at once. Held may be called
+// from anywhere. No method blocks or allocates.
+type Driver interface {
+	// Name identifies the port in errors and statistics.
+	Name() string
+	// Receive fills dst with received lists, each a frame descriptor whose
+	// data window holds one frame starting at its Ethernet header, and
+	// returns how many. The driver takes the frames it needs to receive
+	// into (fill) from frames, a cache owned by the caller's stage.
+	Receive(dst []*nbl.NBL, frames *nbl.Cache) int
+	// Transmit takes ownership of src[:n] and returns n; the rest stay
+	// with the caller (the TX path is full).
+	Transmit(src []*nbl.NBL) int
+	// Reap fills dst with lists whose transmission has finished and
+	// returns how many; ownership passes back to the caller.
+	Reap(dst []*nbl.NBL) int
+	// Held returns how many frames the driver holds now (fill, rx, tx and
+	// completion rings), for accounting.
+	Held() int
+	// Close stops the port and puts every frame it holds, except those
+	// still to be reaped, into frames. After Close, Reap still returns what
+	// was in flight until Held() == 0.
+	Close(frames *nbl.Cache) error
+}
+
+// portState is a switch port's lifecycle.
+const (
+	portAttached uint32 = iota
+	portDraining        // detached: no RX, no TX; completions still reaped
+	portGone
+)
+
+// Port is a switch port: an id, its NIC indexes, and the driver per queue.
+type Port struct {
+	ID     uint32 // NDIS_SWITCH_PORT_ID; 0 is the default, trusted port (R13)
+	MaxNIC uint16 // valid NIC indexes are 0..MaxNIC (R12)
+	MAC    MAC    // if non-zero, a static forwarding entry to this port
+	slot   int
+	queues []Driver // one per switch queue
+	state  atomic.Uint32
+	closed chan struct{} // closed when a detach has finished draining
+
+	drainedQueues atomic.Int32 // queues that have finished draining a detach
+
+	rx, tx, txFull counter
+}
+
+func (p *Port) attached() bool { return p.state.Load() == portAttached }
+
+// Counters returns packets received, transmitted and refused by a full TX
+// path on this port.
+func (p *Port) Counters() (rx, tx, txFull uint64) {
+	return p.rx.load(), p.tx.load(), p.txFull.load()
+}

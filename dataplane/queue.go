@@ -1,0 +1,229 @@
+package dataplane
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/wfpxdp/wfpxdp/inject"
+	"github.com/wfpxdp/wfpxdp/nbl"
+)
+
+// queue is one pipeline: the stages of one RX queue and the links between
+// them.
+//
+//	ports --RX--> ingress --fwd--> egress --TX--> ports
+//	                |  ^                |
+//	        absorb  v  | inj (MPSC)     | absorb
+//	             workers (per callout) <+
+//	ingress, egress, workers --retire (MPSC)--> completion <--reap-- ports
+type queue struct {
+	sw  *Switch
+	idx int
+
+	fwd     link[*nbl.NBL]         // ingress -> egress
+	inj     link[inject.Injection] // inject calls -> ingress (MPSC)
+	retireL link[*nbl.NBL]         // drops and discards -> completion (MPSC)
+
+	ingress    *ingressStage
+	egress     *egressStage
+	completion *completionStage
+	workers    []*Worker // by callout id
+
+	counters stageCounters
+}
+
+func newQueue(sw *Switch, idx int, callouts []*calloutEntry) (*queue, error) {
+	cfg := sw.cfg
+	q := &queue{sw: sw, idx: idx}
+	var err error
+	if q.fwd, err = newLink[*nbl.NBL](cfg.Link, cfg.RingSize, false); err != nil {
+		return nil, err
+	}
+	if q.inj, err = newLink[inject.Injection](cfg.Link, cfg.RingSize, true); err != nil {
+		return nil, err
+	}
+	// The retire link can hold every descriptor there is, so a drop never
+	// has nowhere to go.
+	all := 1
+	for all < cfg.Frames+cfg.Reserve {
+		all <<= 1
+	}
+	if q.retireL, err = newLink[*nbl.NBL](cfg.Link, all, true); err != nil {
+		return nil, err
+	}
+	for _, ce := range callouts {
+		w := &Worker{q: q, ce: ce, reserve: sw.arena.Reserve().NewCache(64),
+			scratch: make([]*nbl.NBL, 0, cfg.Batch)}
+		for layer := range w.absorbIn {
+			if w.absorbIn[layer], err = newLink[*nbl.NBL](cfg.Link, cfg.RingSize, false); err != nil {
+				return nil, err
+			}
+		}
+		q.workers = append(q.workers, w)
+	}
+	q.ingress = newIngress(q)
+	q.egress = newEgress(q)
+	q.completion = newCompletion(q)
+	return q, nil
+}
+
+// retire hands lists whose journey ended to the completion stage. Never
+// fails: the retire link holds every descriptor there is.
+func (q *queue) retire(lists []*nbl.NBL) {
+	if n := q.retireL.EnqueueBurst(lists); n != len(lists) {
+		panic(fmt.Sprintf("dataplane: retire link full (%d of %d): descriptor accounting is broken", n, len(lists)))
+	}
+}
+
+// drop counts lists dropped for reason and retires them with status.
+func (q *queue) drop(lists []*nbl.NBL, reason DropReason, status inject.Status) {
+	for _, l := range lists {
+		l.Status = int32(status)
+	}
+	q.counters.drops[reason].add(len(lists))
+	q.retire(lists)
+}
+
+// nowNS is the monotonic clock the stages stamp lists with, read once per
+// batch.
+var epoch = time.Now()
+
+func nowNS() int64 { return int64(time.Since(epoch)) }
+
+// ---- ingress: RX, reinjected lists, ingress classify ----
+
+type ingressStage struct {
+	q      *queue
+	frames *nbl.Cache // frames to receive into; only this stage uses it
+	batch  []*nbl.NBL
+	good   []*nbl.NBL
+	bad    []*nbl.NBL
+	gone   []*nbl.NBL
+	last   portCache
+	ins    []Incoming
+	injBuf []inject.Injection
+	cls    *classifier
+}
+
+func newIngress(q *queue) *ingressStage {
+	b := q.sw.cfg.Batch
+	return &ingressStage{q: q, frames: q.sw.arena.Frames().NewCache(4 * b),
+		batch: make([]*nbl.NBL, 0, b), good: make([]*nbl.NBL, 0, b), ins: make([]Incoming, b),
+		bad: make([]*nbl.NBL, 0, b), gone: make([]*nbl.NBL, 0, b),
+		injBuf: make([]inject.Injection, 8), cls: newClassifier(q, LayerIngress, b)}
+}
+
+// Poll runs one round of the ingress stage: injected chains first (they
+// hold frames already), then one burst from each attached port.
+func (s *ingressStage) Poll() int {
+	q := s.q
+	work := 0
+	n := q.inj.DequeueBurst(s.injBuf)
+	for i := range s.injBuf[:n] {
+		inj := &s.injBuf[i]
+		inj.Tag()
+		rest := inj.Lists
+		for rest != nil {
+			var batch []*nbl.NBL
+			batch, rest = nbl.Split(rest, s.batch[:0])
+			s.process(batch, true)
+			work += len(batch)
+		}
+		*inj = inject.Injection{}
+	}
+	if q.sw.stopRX.Load() {
+		return work
+	}
+	for i := range q.sw.ports {
+		p := q.sw.ports[i].Load()
+		if p == nil || !p.attached() {
+			continue
+		}
+		k := p.queues[q.idx].Receive(s.batch[:cap(s.batch)], s.frames)
+		if k == 0 {
+			continue
+		}
+		batch := s.batch[:k]
+		for _, l := range batch {
+			l.VSwitch = nbl.VSwitchMeta{Flags: nbl.MetaSourcePortID | nbl.MetaSourceNICIndex, SourcePortID: p.ID}
+			l.Queue = uint16(q.idx)
+		}
+		p.rx.add(k)
+		q.counters.rx.add(k)
+		s.process(batch, false)
+		work += k
+	}
+	return work
+}
+
+// process parses and classifies one batch at the ingress layer and passes
+// the permitted lists to the forward link.
+func (s *ingressStage) process(batch []*nbl.NBL, injected bool) {
+	q, sw := s.q, s.q.sw
+	now := nowNS()
+	good, bad, gone := s.good[:0], s.bad[:0], s.gone[:0]
+	for _, l := range batch {
+		src := s.last.get(sw, l.VSwitch.SourcePortID)
+		if injected {
+			l.Stamps[nbl.StampInject] = now
+			if l.VSwitch.SourcePortID != 0 && (src == nil || l.VSwitch.SourceNICIndex > src.MaxNIC) {
+				gone = append(gone, l) // G2: the port went away
+				continue
+			}
+		} else {
+			l.Stamps[nbl.StampRX] = now
+		}
+		l.Stamps[nbl.StampClassify] = now
+		in := &s.ins[len(good)]
+		if parseEthernet(l.Data(), in) != parseOK {
+			bad = append(bad, l)
+			continue
+		}
+		in.VSwitchID = &sw.id
+		in.SourcePortID = l.VSwitch.SourcePortID
+		in.SourceNICIndex = l.VSwitch.SourceNICIndex
+		in.DestPortID = 0
+		in.L2Flags = l.VSwitch.L2Flags
+		l.Context[0] = uint64(in.MACDestination)
+		l.Context[1] = uint64(in.EtherType) | uint64(in.VLANID)<<16
+		if in.MACSourceType == MACUnicast && src != nil {
+			sw.fdb.learn(in.MACSource, src.slot)
+		}
+		good = append(good, l)
+	}
+	if len(gone) > 0 {
+		q.drop(gone, DropSourceGone, inject.StatusInvalidDeviceState)
+	}
+	if len(bad) > 0 {
+		q.drop(bad, DropMalformed, inject.StatusInvalidParameter)
+	}
+	if injected {
+		q.counters.reinjected.add(len(good))
+	}
+	permitted := s.cls.pass(good, s.ins[:len(good)])
+	if n := q.fwd.EnqueueBurst(permitted); n < len(permitted) {
+		q.drop(permitted[n:], DropForwardFull, inject.StatusInsufficientResources)
+	}
+}
+
+// portCache remembers the last port looked up by id, valid for one
+// generation of the port table: a batch mostly comes from one port, so the
+// table is scanned about once per batch.
+type portCache struct {
+	id  uint32
+	gen uint64
+	p   *Port
+	ok  bool
+}
+
+// get returns the attached port with id, or nil.
+func (c *portCache) get(sw *Switch, id uint32) *Port {
+	gen := sw.portGen.Load()
+	if !c.ok || c.id != id || c.gen != gen {
+		c.id, c.gen, c.p, c.ok = id, gen, sw.portByID(id), true
+	}
+	if c.p != nil && !c.p.attached() {
+		return nil
+	}
+	return c.p
+}

@@ -1,0 +1,244 @@
+package dataplane
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/wfpxdp/wfpxdp/inject"
+)
+
+// Start builds the queues' pipelines, places their stages on lcores per
+// the mode and starts them. Callouts must be registered before.
+func (sw *Switch) Start() error {
+	sw.mu.Lock()
+	defer sw.mu.Unlock()
+	if sw.running.Load() {
+		return ErrRunning
+	}
+	if sw.queues == nil {
+		for i := 0; i < sw.cfg.Queues; i++ {
+			q, err := newQueue(sw, i, sw.calloutList)
+			if err != nil {
+				return fmt.Errorf("start: queue %d: %w", i, err)
+			}
+			sw.queues = append(sw.queues, q)
+		}
+	}
+	sw.unloading.Store(false)
+	sw.stopRX.Store(false)
+	sw.lcores = sw.buildLcores()
+	parts := make([]string, len(sw.lcores))
+	for i, lc := range sw.lcores {
+		parts[i] = lc.String()
+	}
+	sw.plan = fmt.Sprintf("%s, %s links: %s", sw.cfg.Mode, sw.cfg.Link, strings.Join(parts, " "))
+	sw.stop = make(chan struct{})
+	sw.running.Store(true)
+	for _, q := range sw.queues {
+		q.completion.completer.Rebind()
+	}
+	for _, lc := range sw.lcores {
+		sw.wg.Add(1)
+		go func() {
+			defer sw.wg.Done()
+			lc.Run(sw.stop)
+		}()
+	}
+	return nil
+}
+
+// Plan returns the core plan in force, e.g.
+// "rtc, ring links: cpu1[q0.ingress,q0.egress,q0.completion]".
+func (sw *Switch) Plan() string {
+	sw.mu.Lock()
+	defer sw.mu.Unlock()
+	return sw.plan
+}
+
+// ErrLeak is returned by Stop when frames are missing after the drain.
+var ErrLeak = errors.New("frames missing after drain")
+
+// Stop drains the switch and stops its lcores, in the order of R7: from now
+// on classify permits instead of calling callouts, and workers discard
+// instead of reinjecting; nothing more is received; the lcores stop; then
+// the stages run on the calling goroutine until every ring is empty, every
+// injection has completed and every frame not held by a port is back in
+// the pool. It returns ErrLeak (wrapped, with the numbers) if frames are
+// missing then. The switch may be started again.
+func (sw *Switch) Stop() error {
+	if !sw.running.Load() {
+		return nil
+	}
+	sw.unloading.Store(true)
+	sw.stopRX.Store(true)
+	close(sw.stop)
+	sw.wg.Wait()
+	for _, q := range sw.queues {
+		q.completion.completer.Rebind()
+	}
+	sw.quiesce()
+	for _, q := range sw.queues {
+		for _, w := range q.workers {
+			w.drainHeld()
+		}
+	}
+	sw.quiesce()
+	sw.mu.Lock()
+	sw.running.Store(false)
+	sw.lcores = nil
+	sw.mu.Unlock()
+	sw.flushCaches()
+	if a := sw.Accounting(); a.Leaked != 0 {
+		return fmt.Errorf("stop: %w: %+v", ErrLeak, a)
+	}
+	return nil
+}
+
+// quiesce polls every stage on the calling goroutine until a long run of
+// rounds moves nothing and every link is empty.
+func (sw *Switch) quiesce() {
+	deadline := time.Now().Add(5 * time.Second)
+	for quiet := 0; quiet < 64 && time.Now().Before(deadline); {
+		work := 0
+		for _, q := range sw.queues {
+			work += q.ingress.Poll()
+			for _, w := range q.workers {
+				work += w.Poll()
+			}
+			work += q.egress.Poll()
+			work += q.completion.Poll()
+			work += q.inFlight()
+		}
+		if work == 0 {
+			quiet++
+		} else {
+			quiet = 0
+		}
+	}
+}
+
+// inFlight counts what is still in the queue's links and held lists.
+func (q *queue) inFlight() int {
+	n := q.fwd.Len() + q.inj.Len() + q.retireL.Len() + len(q.completion.held)
+	for _, w := range q.workers {
+		for _, l := range w.absorbIn {
+			n += l.Len()
+		}
+	}
+	return n
+}
+
+func (sw *Switch) flushCaches() {
+	for _, q := range sw.queues {
+		q.ingress.frames.Flush()
+		q.egress.reserve.Flush()
+		q.completion.frames.Flush()
+		q.completion.reserve.Flush()
+		for _, w := range q.workers {
+			w.reserve.Flush()
+		}
+	}
+}
+
+// Close stops the switch if it runs, destroys the callouts' injection
+// handles (R7: after their injections have completed), closes every port
+// and detaches from the engine. The switch cannot be started again.
+func (sw *Switch) Close() error {
+	err := sw.Stop()
+	sw.mu.Lock()
+	for _, ce := range sw.calloutList {
+		if st := ce.handle.Destroy(); st != inject.StatusSuccess && err == nil {
+			err = fmt.Errorf("close: destroy handle of %q: %w", ce.c.Name, st)
+		}
+	}
+	sw.mu.Unlock()
+	frames := sw.arena.Frames().NewCache(64)
+	for i := range sw.ports {
+		if p := sw.ports[i].Load(); p != nil {
+			p.state.Store(portDraining)
+			sw.finishPort(p, frames, nil)
+		}
+	}
+	frames.Flush()
+	sw.eng.Detach(sw)
+	if a := sw.Accounting(); a.Leaked != 0 && err == nil {
+		err = fmt.Errorf("close: %w: %+v", ErrLeak, a)
+	}
+	return err
+}
+
+// portDrained records that queue qi has finished draining detached port p;
+// after the last queue the port is gone.
+func (sw *Switch) portDrained(p *Port, qi int) {
+	if p.drainedQueues.Add(1) == int32(len(p.queues)) {
+		p.state.Store(portGone)
+		sw.ports[p.slot].CompareAndSwap(p, nil)
+		sw.portGen.Add(1)
+		close(p.closed)
+	}
+}
+
+// Accounting says where the frames are. Exact at quiescent points (after
+// Stop); a snapshot while running.
+type Accounting struct {
+	FramesTotal  int `json:"frames_total"`
+	FramesFree   int `json:"frames_free"`     // in the pool and the stage caches
+	FramesInPort int `json:"frames_in_ports"` // held by port drivers (fill/rx/tx/completion rings)
+	InFlight     int `json:"in_flight"`       // lists in links or held for copies
+	ReserveTotal int `json:"reserve_total"`
+	ReserveFree  int `json:"reserve_free"`
+	Leaked       int `json:"leaked"` // frames in none of the places above (after Stop: must be 0)
+}
+
+// Accounting returns where the frames are.
+func (sw *Switch) Accounting() Accounting {
+	a := Accounting{
+		FramesTotal: sw.arena.Frames().Size(), FramesFree: sw.arena.Frames().Available(),
+		ReserveTotal: sw.arena.Reserve().Size(), ReserveFree: sw.arena.Reserve().Available(),
+	}
+	for i := range sw.ports {
+		if p := sw.ports[i].Load(); p != nil {
+			for _, d := range p.queues {
+				a.FramesInPort += d.Held()
+			}
+		}
+	}
+	if !sw.running.Load() {
+		for _, q := range sw.queues {
+			a.InFlight += q.inFlight()
+		}
+		a.Leaked = a.FramesTotal - a.FramesFree - a.FramesInPort - a.InFlight
+	}
+	return a
+}
+
+// Stats sums the counters of every queue.
+func (sw *Switch) Stats() Stats {
+	st := Stats{Drops: map[string]uint64{}}
+	for _, q := range sw.queues {
+		c := &q.counters
+		st.RX += c.rx.load()
+		st.TX += c.tx.load()
+		st.Classified += c.classified.load()
+		st.Absorbed += c.absorbed.load()
+		st.Reinjected += c.reinjected.load()
+		st.Flooded += c.flooded.load()
+		st.Completions += c.completions.load()
+		st.MisusedDescriptorsPut += c.misuse.load()
+		for r := DropReason(0); r < numDropReasons; r++ {
+			if v := c.drops[r].load(); v > 0 {
+				st.Drops[r.String()] += v
+				st.TotalDrops += v
+			}
+		}
+		for _, w := range q.workers {
+			st.Discarded += w.discarded.load()
+			st.InjectRefused += w.injectFailed.load()
+		}
+		_, p := q.completion.completer.Counts()
+		st.CompletionPanics += p
+	}
+	return st
+}

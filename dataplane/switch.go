@@ -1,0 +1,327 @@
+package dataplane
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+
+	"github.com/wfpxdp/wfpxdp/inject"
+	"github.com/wfpxdp/wfpxdp/nbl"
+	"github.com/wfpxdp/wfpxdp/ring/pin"
+)
+
+// Mode is how stages are placed on cores.
+type Mode uint8
+
+// Execution modes: run-to-completion (one pinned goroutine per queue runs
+// every stage of the queue in turn) and pipelined (the stages are spread
+// over pinned goroutines, rings between them). The stages are the same.
+const (
+	ModeRTC Mode = iota
+	ModePipeline
+)
+
+func (m Mode) String() string {
+	if m == ModePipeline {
+		return "pipeline"
+	}
+	return "rtc"
+}
+
+// Config sizes and places a switch. Zero values take the defaults shown.
+type Config struct {
+	ID        inject.GUID
+	Frames    int    // frame descriptors / UMEM frames; 8192
+	FrameSize int    // bytes per frame; 2048
+	Reserve   int    // descriptors for clones and allocated lists; 2048
+	Region    []byte // the frame region (the AF_XDP UMEM); allocated if nil
+	Queues    int    // pipelines (RSS queues); 1
+	Batch     int    // packets per burst, at most 256; 32
+	RingSize  int    // stage ring size; 1024
+	Mode      Mode
+	// CPUs the lcores are pinned to, in order; default: the CPUs this
+	// process may use. RTC: queue q runs on CPUs[(q+1)%n] (CPU 0 is left
+	// to a traffic generator when there are several). Pipeline: ingress of
+	// queue q on CPUs[(2q)%n], every other stage of it on CPUs[(2q+1)%n].
+	CPUs []int
+	// NoPin leaves lcores unpinned (tests on a busy machine).
+	NoPin bool
+	Link  LinkKind // LinkChan wires the stages with channels (the baseline)
+	// IdleSleep bounds the idle backoff: an lcore that found no work for a
+	// while yields, and after longer sleeps this long. 0: never sleep.
+	IdleSleep int64 // nanoseconds
+	FDBSize   int   // forwarding database slots; 4096
+}
+
+const maxPorts = 64
+
+// ErrRunning is returned for a change that must be made before Start or
+// after Stop.
+var ErrRunning = errors.New("switch is running")
+
+// Switch is a virtual switch: ports, filters, callouts, the forwarding
+// database and one pipeline per queue. It implements inject.Switch.
+//
+// Threading contract: configuration methods take mu and may be called from
+// any goroutine; the stages run on the lcores Start creates.
+type Switch struct {
+	cfg   Config
+	id    inject.GUID
+	arena *nbl.Arena
+	eng   *inject.Engine
+	fdb   *macTable
+
+	ports   [maxPorts]atomic.Pointer[Port] // by slot
+	portGen atomic.Uint64                  // bumped on every port add and remove
+	filters atomic.Pointer[filterSet]
+
+	mu          sync.Mutex
+	filterSrc   []Filter                 // mu protects filterSrc: the filters as given
+	callouts    map[string]*calloutEntry // mu protects callouts
+	calloutList []*calloutEntry          // mu protects calloutList: by id
+	queues      []*queue                 // built by Start
+	lcores      []*lcore                 // mu protects lcores: running lcores
+	plan        string                   // the core plan in force, for printing
+	stop        chan struct{}            // closed to stop the lcores
+	wg          sync.WaitGroup
+
+	running   atomic.Bool
+	unloading atomic.Bool // R7: classify permits instead of calling callouts
+	stopRX    atomic.Bool // drain: no more receiving
+}
+
+// New builds a stopped switch with no ports, filters or callouts, and
+// attaches it to eng (which may be shared by several switches).
+func New(eng *inject.Engine, cfg Config) (*Switch, error) {
+	def := func(v *int, d int) {
+		if *v == 0 {
+			*v = d
+		}
+	}
+	def(&cfg.Frames, 8192)
+	def(&cfg.FrameSize, 2048)
+	def(&cfg.Reserve, 2048)
+	def(&cfg.Queues, 1)
+	def(&cfg.Batch, 32)
+	def(&cfg.RingSize, 1024)
+	def(&cfg.FDBSize, 4096)
+	if cfg.Batch > 256 || cfg.Batch < 1 {
+		return nil, fmt.Errorf("new switch: batch %d, want 1..256", cfg.Batch)
+	}
+	if cfg.Queues > 64 {
+		return nil, fmt.Errorf("new switch: %d queues, at most 64", cfg.Queues)
+	}
+	if cfg.RingSize&(cfg.RingSize-1) != 0 {
+		return nil, fmt.Errorf("new switch: ring size %d is not a power of two", cfg.RingSize)
+	}
+	arena, err := nbl.NewArena(nbl.Config{Frames: cfg.Frames, FrameSize: cfg.FrameSize, Reserve: cfg.Reserve, Region: cfg.Region})
+	if err != nil {
+		return nil, fmt.Errorf("new switch: %w", err)
+	}
+	if len(cfg.CPUs) == 0 {
+		if cfg.CPUs, err = pin.CPUs(); err != nil {
+			return nil, fmt.Errorf("new switch: %w", err)
+		}
+	}
+	sw := &Switch{cfg: cfg, id: cfg.ID, arena: arena, eng: eng, fdb: newMACTable(cfg.FDBSize),
+		callouts: map[string]*calloutEntry{}}
+	fs, _ := compileFilters(nil, nil)
+	sw.filters.Store(fs)
+	eng.Attach(sw)
+	return sw, nil
+}
+
+// Arena returns the switch's descriptors and frame region.
+func (sw *Switch) Arena() *nbl.Arena { return sw.arena }
+
+// Engine returns the injection engine the switch is attached to.
+func (sw *Switch) Engine() *inject.Engine { return sw.eng }
+
+// Config returns the configuration with defaults filled in.
+func (sw *Switch) Config() Config { return sw.cfg }
+
+// ---- inject.Switch ----
+
+// ID implements inject.Switch: the switch's GUID (R11).
+func (sw *Switch) ID() inject.GUID { return sw.id }
+
+// PortValid implements inject.Switch: port 0 always (R13), else an attached
+// port with that NIC index (R12).
+func (sw *Switch) PortValid(id uint32, nic uint16) bool {
+	if id == 0 {
+		return true
+	}
+	p := sw.portByID(id)
+	return p != nil && p.attached() && nic <= p.MaxNIC
+}
+
+// HasIngressCallout implements inject.Switch (R22).
+func (sw *Switch) HasIngressCallout() bool {
+	return sw.filters.Load().layers[LayerIngress].callouts
+}
+
+// Inject implements inject.Switch: the injection goes to the injection
+// ring of the queue that owns its first list.
+func (sw *Switch) Inject(inj inject.Injection) bool {
+	qs := sw.queues
+	if len(qs) == 0 || !sw.running.Load() && !sw.draining() {
+		return false
+	}
+	q := qs[int(inj.Lists.Queue)%len(qs)]
+	one := [1]inject.Injection{inj}
+	return q.inj.EnqueueBurst(one[:]) == 1
+}
+
+func (sw *Switch) draining() bool { return sw.stopRX.Load() }
+
+// ---- ports ----
+
+func (sw *Switch) portByID(id uint32) *Port {
+	for i := range sw.ports {
+		if p := sw.ports[i].Load(); p != nil && p.ID == id {
+			return p
+		}
+	}
+	return nil
+}
+
+// AddPort attaches a port with one driver per queue. Port ids are unique;
+// port 0 may be added like any other (its traffic is trusted, R13).
+func (sw *Switch) AddPort(id uint32, maxNIC uint16, mac MAC, drivers ...Driver) (*Port, error) {
+	sw.mu.Lock()
+	defer sw.mu.Unlock()
+	if len(drivers) != sw.cfg.Queues {
+		return nil, fmt.Errorf("add port %d: %d drivers for %d queues", id, len(drivers), sw.cfg.Queues)
+	}
+	if sw.portByID(id) != nil {
+		return nil, fmt.Errorf("add port %d: id in use", id)
+	}
+	slot := -1
+	for i := range sw.ports {
+		if sw.ports[i].Load() == nil {
+			slot = i
+			break
+		}
+	}
+	if slot < 0 {
+		return nil, fmt.Errorf("add port %d: all %d port slots in use", id, maxPorts)
+	}
+	p := &Port{ID: id, MaxNIC: maxNIC, MAC: mac, slot: slot, queues: drivers, closed: make(chan struct{})}
+	if mac != 0 {
+		sw.fdb.learn(mac, slot)
+	}
+	sw.ports[slot].Store(p)
+	sw.portGen.Add(1)
+	return p, nil
+}
+
+// RemovePort detaches a port: from now on nothing is received from or sent
+// to it, and injections naming it are refused (R12). Lists already
+// accepted that it can no longer carry complete with
+// STATUS_INVALID_DEVICE_STATE (G2). It returns when every frame the port
+// held is back: at once when the switch is stopped, else once the
+// completion stages have drained it.
+func (sw *Switch) RemovePort(id uint32) error {
+	sw.mu.Lock()
+	p := sw.portByID(id)
+	if p == nil || !p.state.CompareAndSwap(portAttached, portDraining) {
+		sw.mu.Unlock()
+		return fmt.Errorf("remove port %d: no such attached port", id)
+	}
+	sw.fdb.forget(p.slot)
+	sw.portGen.Add(1)
+	running := sw.running.Load()
+	sw.mu.Unlock()
+	if !running {
+		sw.finishPort(p, sw.arena.Frames().NewCache(64), nil)
+		return nil
+	}
+	<-p.closed
+	return nil
+}
+
+// finishPort closes a draining port's drivers and reaps what they still
+// have in flight; used when the switch is stopped.
+func (sw *Switch) finishPort(p *Port, frames *nbl.Cache, c *completionStage) {
+	for _, d := range p.queues {
+		d.Close(frames)
+	}
+	buf := make([]*nbl.NBL, 64)
+	for _, d := range p.queues {
+		for d.Held() > 0 {
+			n := d.Reap(buf)
+			if n == 0 {
+				break
+			}
+			if c != nil {
+				c.retireBatch(buf[:n])
+			} else {
+				frames.Put(buf[:n])
+			}
+		}
+	}
+	frames.Flush()
+	p.state.Store(portGone)
+	sw.ports[p.slot].CompareAndSwap(p, nil)
+	sw.portGen.Add(1)
+	close(p.closed)
+}
+
+// ---- callouts and filters ----
+
+// RegisterCallout registers a callout (FwpsCalloutRegister) and creates its
+// L2 injection handle. Only while the switch is stopped.
+func (sw *Switch) RegisterCallout(c *Callout) error {
+	sw.mu.Lock()
+	defer sw.mu.Unlock()
+	if sw.running.Load() {
+		return fmt.Errorf("register callout %q: %w", c.Name, ErrRunning)
+	}
+	if c.Name == "" || c.Classify == nil {
+		return fmt.Errorf("register callout: name and Classify are required")
+	}
+	if sw.callouts[c.Name] != nil {
+		return fmt.Errorf("register callout %q: name in use", c.Name)
+	}
+	h, st := sw.eng.InjectionHandleCreate(inject.AFUnspec, inject.InjectionTypeL2)
+	if st != inject.StatusSuccess {
+		return fmt.Errorf("register callout %q: create injection handle: %w", c.Name, st)
+	}
+	ce := &calloutEntry{c: c, id: len(sw.calloutList), handle: h}
+	sw.callouts[c.Name] = ce
+	sw.calloutList = append(sw.calloutList, ce)
+	return nil
+}
+
+// Handle returns the injection handle of a registered callout, or nil.
+func (sw *Switch) Handle(callout string) *inject.Handle {
+	sw.mu.Lock()
+	defer sw.mu.Unlock()
+	if ce := sw.callouts[callout]; ce != nil {
+		return ce.handle
+	}
+	return nil
+}
+
+// SetFilters replaces the filter set of both layers; the classify stages
+// pick up the new set at their next batch. Any time.
+func (sw *Switch) SetFilters(filters []Filter) error {
+	sw.mu.Lock()
+	defer sw.mu.Unlock()
+	fs, err := compileFilters(filters, sw.callouts)
+	if err != nil {
+		return fmt.Errorf("set filters: %w", err)
+	}
+	sw.filterSrc = append([]Filter(nil), filters...)
+	sw.filters.Store(fs)
+	return nil
+}
+
+// AddFilter adds one filter to the set.
+func (sw *Switch) AddFilter(f Filter) error {
+	sw.mu.Lock()
+	src := append(append([]Filter(nil), sw.filterSrc...), f)
+	sw.mu.Unlock()
+	return sw.SetFilters(src)
+}
