@@ -23,7 +23,7 @@ const (
 // which may then only veto (R28). BLOCK with ABSORB hands the packet to the
 // callout (R27). While unloading, callouts are not called and count as
 // PERMIT (R7). Without a BLOCK the packet is permitted.
-func (ls *layerSet) classify(c *Call, unloading bool) (verdict, *calloutEntry) {
+func (ls *layerSet) classify(c *Call, out *ClassifyOut, unloading bool) (verdict, *calloutEntry) {
 	if len(ls.filters) == 0 {
 		return verdictPermit, nil
 	}
@@ -70,10 +70,10 @@ func (ls *layerSet) classify(c *Call, unloading bool) (verdict, *calloutEntry) {
 			if unloading {
 				continue
 			}
-			out := ClassifyOut{ActionType: ActionContinue, Rights: rights}
+			*out = ClassifyOut{ActionType: ActionContinue, Rights: rights}
 			c.Filter = f.name
 			c.Handle = f.callout.handle
-			f.callout.c.Classify(c, &out)
+			f.callout.c.Classify(c, out)
 			if out.ActionType == ActionBlock {
 				if out.Flags&ClassifyFlagAbsorb != 0 {
 					return verdictAbsorb, f.callout
@@ -95,6 +95,7 @@ type classifier struct {
 	q       *queue
 	layer   Layer
 	call    Call
+	out     ClassifyOut // passed to callouts; reused so nothing escapes per packet
 	permit  []*nbl.NBL
 	drops   []*nbl.NBL
 	absorb  [][]*nbl.NBL // per callout id
@@ -112,16 +113,21 @@ func newClassifier(q *queue, layer Layer, batch int) *classifier {
 }
 
 // pass classifies batch (ins[i] are the incoming values of batch[i]) and
-// returns the permitted lists, in order, in the classifier's scratch.
+// returns the permitted lists, in order: in the classifier's scratch, or
+// batch itself when the layer permits everything.
 func (c *classifier) pass(batch []*nbl.NBL, ins []Incoming) []*nbl.NBL {
 	sw := c.q.sw
 	ls := &sw.filters.Load().layers[c.layer]
 	unloading := sw.unloading.Load()
 	c.permit, c.drops = c.permit[:0], c.drops[:0]
+	c.q.counters.classified.add(len(batch))
+	if ls.permitAll {
+		return batch
+	}
 	absorbed := 0
 	for i, l := range batch {
 		c.call.In, c.call.Meta, c.call.List = &ins[i], &l.VSwitch, l
-		v, ce := ls.classify(&c.call, unloading)
+		v, ce := ls.classify(&c.call, &c.out, unloading)
 		switch v {
 		case verdictPermit:
 			c.permit = append(c.permit, l)
@@ -135,7 +141,6 @@ func (c *classifier) pass(batch []*nbl.NBL, ins []Incoming) []*nbl.NBL {
 	}
 	c.call = Call{Layer: c.layer}
 	cnt := &c.q.counters
-	cnt.classified.add(len(batch))
 	if len(c.drops) > 0 {
 		reason := DropBlocked
 		if c.layer == LayerEgress {

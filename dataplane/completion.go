@@ -27,8 +27,7 @@ type completionStage struct {
 
 func newCompletion(q *queue) *completionStage {
 	b := q.sw.cfg.Batch
-	c := &completionStage{q: q, frames: q.sw.arena.Frames().NewCache(4 * b),
-		reserve: q.sw.arena.Reserve().NewCache(4 * b),
+	c := &completionStage{q: q, frames: q.txCaches.frames, reserve: q.txCaches.reserve,
 		batch:   make([]*nbl.NBL, b), done: make([]*nbl.NBL, 0, 2*b), spare: make([]*nbl.NBL, 0, 2*b),
 		free: make([]*nbl.NBL, 0, 2*b),
 		held: make([]*nbl.NBL, 0, 64)}
@@ -67,6 +66,11 @@ func (c *completionStage) Poll() int {
 	}
 	if len(c.held) > 0 {
 		c.checkHeld()
+	}
+	if work > 0 && q.txCaches != q.rxCaches {
+		// Pipelined: this lcore only returns frames; hand them to the
+		// pool at once (one lock per round) so the ingress lcore finds them.
+		c.frames.Flush()
 	}
 	return work
 }

@@ -104,6 +104,9 @@ type layerSet struct {
 	byEType  keyIndex
 	wildcard []int32
 	callouts bool // some filter of the layer calls a callout
+	// permitAll: no filter of the layer can block or call out, so every
+	// packet is permitted and the classify pass skips evaluation.
+	permitAll bool
 }
 
 // filterSet is an immutable compiled filter set for both layers; the
@@ -150,6 +153,10 @@ func compileFilters(filters []Filter, callouts map[string]*calloutEntry) (*filte
 			default:
 				ls.wildcard = append(ls.wildcard, int32(i))
 			}
+		}
+		ls.permitAll = true
+		for _, cf := range ls.filters {
+			ls.permitAll = ls.permitAll && cf.action == FilterPermit
 		}
 		ls.byDstMAC = newKeyIndex(byDst)
 		ls.byEType = newKeyIndex(byET)

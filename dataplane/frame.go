@@ -94,7 +94,7 @@ func parseEthernet(data []byte, in *Incoming) parseStatus {
 	et := binary.BigEndian.Uint16(data[12:14])
 	off := 14
 	in.VLANID = 0
-	for (et == EtherTypeVLAN || et == EtherTypeQinQ) && off <= 22 { // up to two tags
+	for (et == EtherTypeVLAN || et == EtherTypeQinQ) && off < 22 { // up to two tags
 		if len(data) < off+4 {
 			return parseTruncated
 		}

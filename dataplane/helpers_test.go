@@ -43,7 +43,9 @@ func newRig(t *testing.T, o rigOpts) *rig {
 	o.cfg.ID = testSwitchID
 	if o.cfg.Frames == 0 {
 		o.cfg.Frames = 1024
-		o.cfg.Reserve = 256
+	}
+	if o.cfg.Reserve == 0 {
+		o.cfg.Reserve = 1024
 	}
 	o.cfg.NoPin = true
 	sw, err := dataplane.New(inject.NewEngine(), o.cfg)

@@ -29,6 +29,7 @@ type link[T any] interface {
 	EnqueueBurst([]T) int
 	DequeueBurst([]T) int
 	Len() int
+	Free() int
 }
 
 // newLink returns a link holding at least size elements: an SPSC ring, an
@@ -109,3 +110,21 @@ func (c *chanLink[T]) DequeueBurst(dst []T) int {
 
 // Len returns the elements sent and not yet received.
 func (c *chanLink[T]) Len() int { return int(c.count.Load()) }
+
+// Free returns how many more elements fit, counting whole batches.
+func (c *chanLink[T]) Free() int { return (cap(c.ch) - len(c.ch)) * 32 }
+
+// enqueueOne puts one element into l without letting it escape to the heap
+// (a slice passed through the interface would).
+func enqueueOne[T any](l link[T], v T) bool {
+	one := [1]T{v}
+	switch r := l.(type) {
+	case *ring.MPSC[T]:
+		return r.EnqueueBurst(one[:]) == 1
+	case *ring.SPSC[T]:
+		return r.EnqueueBurst(one[:]) == 1
+	case *chanLink[T]:
+		return r.EnqueueBurst(one[:]) == 1
+	}
+	return l.EnqueueBurst([]T{v}) == 1
+}

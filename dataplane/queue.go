@@ -29,12 +29,24 @@ type queue struct {
 	completion *completionStage
 	workers    []*Worker // by callout id
 
+	// Descriptor caches, one set per lcore the queue's stages run on: the
+	// ingress lcore's (rx: it takes frames) and the other stages' (tx:
+	// completion returns frames, egress clones, workers allocate). In RTC
+	// both are the same set: frames completed are received again without
+	// touching the shared pool.
+	rxCaches, txCaches *cacheSet
+
 	counters stageCounters
 }
 
 func newQueue(sw *Switch, idx int, callouts []*calloutEntry) (*queue, error) {
 	cfg := sw.cfg
 	q := &queue{sw: sw, idx: idx}
+	q.rxCaches = newCacheSet(sw, cfg.Batch)
+	q.txCaches = q.rxCaches
+	if cfg.Mode == ModePipeline {
+		q.txCaches = newCacheSet(sw, cfg.Batch)
+	}
 	var err error
 	if q.fwd, err = newLink[*nbl.NBL](cfg.Link, cfg.RingSize, false); err != nil {
 		return nil, err
@@ -52,7 +64,7 @@ func newQueue(sw *Switch, idx int, callouts []*calloutEntry) (*queue, error) {
 		return nil, err
 	}
 	for _, ce := range callouts {
-		w := &Worker{q: q, ce: ce, reserve: sw.arena.Reserve().NewCache(64),
+		w := &Worker{q: q, ce: ce, reserve: q.txCaches.reserve,
 			scratch: make([]*nbl.NBL, 0, cfg.Batch)}
 		for layer := range w.absorbIn {
 			if w.absorbIn[layer], err = newLink[*nbl.NBL](cfg.Link, cfg.RingSize, false); err != nil {
@@ -65,6 +77,28 @@ func newQueue(sw *Switch, idx int, callouts []*calloutEntry) (*queue, error) {
 	q.egress = newEgress(q)
 	q.completion = newCompletion(q)
 	return q, nil
+}
+
+// cacheSet is the descriptor caches of one lcore.
+type cacheSet struct {
+	frames, reserve *nbl.Cache
+}
+
+// newCacheSet sizes the caches to hold a few bursts, but never more than
+// an eighth of the pool: descriptors idle in one lcore's cache are missing
+// from every other's (DPDK's rule: pool size well above the sum of the
+// caches).
+func newCacheSet(sw *Switch, batch int) *cacheSet {
+	size := func(pool int) int { return max(2, min(4*batch, pool/8)) }
+	return &cacheSet{
+		frames:  sw.arena.Frames().NewCache(size(sw.arena.Frames().Size())),
+		reserve: sw.arena.Reserve().NewCache(size(sw.arena.Reserve().Size())),
+	}
+}
+
+func (c *cacheSet) flush() {
+	c.frames.Flush()
+	c.reserve.Flush()
 }
 
 // retire hands lists whose journey ended to the completion stage. Never
@@ -107,10 +141,10 @@ type ingressStage struct {
 
 func newIngress(q *queue) *ingressStage {
 	b := q.sw.cfg.Batch
-	return &ingressStage{q: q, frames: q.sw.arena.Frames().NewCache(4 * b),
+	return &ingressStage{q: q, frames: q.rxCaches.frames,
 		batch: make([]*nbl.NBL, 0, b), good: make([]*nbl.NBL, 0, b), ins: make([]Incoming, b),
 		bad: make([]*nbl.NBL, 0, b), gone: make([]*nbl.NBL, 0, b),
-		injBuf: make([]inject.Injection, 8), cls: newClassifier(q, LayerIngress, b)}
+		injBuf: make([]inject.Injection, 32), cls: newClassifier(q, LayerIngress, b)}
 }
 
 // Poll runs one round of the ingress stage: injected chains first (they
@@ -118,28 +152,51 @@ func newIngress(q *queue) *ingressStage {
 func (s *ingressStage) Poll() int {
 	q := s.q
 	work := 0
-	n := q.inj.DequeueBurst(s.injBuf)
-	for i := range s.injBuf[:n] {
-		inj := &s.injBuf[i]
-		inj.Tag()
-		rest := inj.Lists
-		for rest != nil {
-			var batch []*nbl.NBL
-			batch, rest = nbl.Split(rest, s.batch[:0])
-			s.process(batch, true)
-			work += len(batch)
+	// Admission: take only what the next links can hold, so a slower stage
+	// downstream pushes back to the ports (whose own rings then fill and
+	// drop, counted by the port) instead of dropping inside the switch.
+	budget := q.fwd.Free()
+	for budget >= cap(s.batch) {
+		n := q.inj.DequeueBurst(s.injBuf[:min(len(s.injBuf), budget/cap(s.batch))])
+		if n == 0 {
+			break
 		}
-		*inj = inject.Injection{}
+		for i := range s.injBuf[:n] {
+			inj := &s.injBuf[i]
+			inj.Tag()
+			rest := inj.Lists
+			for rest != nil {
+				var batch []*nbl.NBL
+				batch, rest = nbl.Split(rest, s.batch[:0])
+				s.process(batch, true)
+				work += len(batch)
+				budget -= len(batch)
+			}
+			*inj = inject.Injection{}
+		}
 	}
 	if q.sw.stopRX.Load() {
 		return work
+	}
+	// Absorbed lists come back as injections: keep room for them too.
+	budget = min(q.fwd.Free(), cap(s.batch))
+	injRoom := q.inj.Free()
+	for _, w := range q.workers {
+		budget = min(budget, w.absorbIn[LayerIngress].Free())
+		injRoom -= w.absorbIn[LayerIngress].Len() + w.absorbIn[LayerEgress].Len()
+	}
+	if len(q.workers) > 0 {
+		budget = min(budget, injRoom)
 	}
 	for i := range q.sw.ports {
 		p := q.sw.ports[i].Load()
 		if p == nil || !p.attached() {
 			continue
 		}
-		k := p.queues[q.idx].Receive(s.batch[:cap(s.batch)], s.frames)
+		if budget <= 0 {
+			break
+		}
+		k := p.queues[q.idx].Receive(s.batch[:budget], s.frames)
 		if k == 0 {
 			continue
 		}
@@ -160,20 +217,28 @@ func (s *ingressStage) Poll() int {
 // the permitted lists to the forward link.
 func (s *ingressStage) process(batch []*nbl.NBL, injected bool) {
 	q, sw := s.q, s.q.sw
-	now := nowNS()
+	var now int64
+	stamps := sw.cfg.StageStamps
+	if stamps {
+		now = nowNS()
+	}
 	good, bad, gone := s.good[:0], s.bad[:0], s.gone[:0]
 	for _, l := range batch {
 		src := s.last.get(sw, l.VSwitch.SourcePortID)
 		if injected {
-			l.Stamps[nbl.StampInject] = now
 			if l.VSwitch.SourcePortID != 0 && (src == nil || l.VSwitch.SourceNICIndex > src.MaxNIC) {
 				gone = append(gone, l) // G2: the port went away
 				continue
 			}
-		} else {
-			l.Stamps[nbl.StampRX] = now
 		}
-		l.Stamps[nbl.StampClassify] = now
+		if stamps {
+			if injected {
+				l.Stamps[nbl.StampInject] = now
+			} else {
+				l.Stamps[nbl.StampRX] = now
+			}
+			l.Stamps[nbl.StampClassify] = now
+		}
 		in := &s.ins[len(good)]
 		if parseEthernet(l.Data(), in) != parseOK {
 			bad = append(bad, l)

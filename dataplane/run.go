@@ -17,14 +17,8 @@ func (sw *Switch) Start() error {
 	if sw.running.Load() {
 		return ErrRunning
 	}
-	if sw.queues == nil {
-		for i := 0; i < sw.cfg.Queues; i++ {
-			q, err := newQueue(sw, i, sw.calloutList)
-			if err != nil {
-				return fmt.Errorf("start: queue %d: %w", i, err)
-			}
-			sw.queues = append(sw.queues, q)
-		}
+	if err := sw.buildQueues(); err != nil {
+		return fmt.Errorf("start: %w", err)
 	}
 	sw.unloading.Store(false)
 	sw.stopRX.Store(false)
@@ -45,6 +39,21 @@ func (sw *Switch) Start() error {
 			defer sw.wg.Done()
 			lc.Run(sw.stop)
 		}()
+	}
+	return nil
+}
+
+// buildQueues builds the pipelines once; mu must be held.
+func (sw *Switch) buildQueues() error {
+	if sw.queues != nil {
+		return nil
+	}
+	for i := 0; i < sw.cfg.Queues; i++ {
+		q, err := newQueue(sw, i, sw.calloutList)
+		if err != nil {
+			return fmt.Errorf("queue %d: %w", i, err)
+		}
+		sw.queues = append(sw.queues, q)
 	}
 	return nil
 }
@@ -132,13 +141,8 @@ func (q *queue) inFlight() int {
 
 func (sw *Switch) flushCaches() {
 	for _, q := range sw.queues {
-		q.ingress.frames.Flush()
-		q.egress.reserve.Flush()
-		q.completion.frames.Flush()
-		q.completion.reserve.Flush()
-		for _, w := range q.workers {
-			w.reserve.Flush()
-		}
+		q.rxCaches.flush()
+		q.txCaches.flush()
 	}
 }
 

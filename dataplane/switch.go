@@ -52,6 +52,10 @@ type Config struct {
 	// while yields, and after longer sleeps this long. 0: never sleep.
 	IdleSleep int64 // nanoseconds
 	FDBSize   int   // forwarding database slots; 4096
+	// StageStamps stamps each list with the time it passed the ingress,
+	// reinject and TX points (NBL.Stamps), for per-stage latency; it costs
+	// two clock reads per burst.
+	StageStamps bool
 }
 
 const maxPorts = 64
@@ -169,8 +173,7 @@ func (sw *Switch) Inject(inj inject.Injection) bool {
 		return false
 	}
 	q := qs[int(inj.Lists.Queue)%len(qs)]
-	one := [1]inject.Injection{inj}
-	return q.inj.EnqueueBurst(one[:]) == 1
+	return enqueueOne(q.inj, inj)
 }
 
 func (sw *Switch) draining() bool { return sw.stopRX.Load() }

@@ -15,6 +15,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"sync/atomic"
 	"time"
 
@@ -73,8 +74,12 @@ type Port struct {
 	txq       *ring.SPSC[*nbl.NBL]
 	closed    atomic.Bool
 
+	rate      atomic.Uint64 // float64 bits: offered pps; set by New and SetRate
+	rateEpoch atomic.Bool   // the rate changed: restart pacing
+
 	// generator state: only Receive (the ingress stage) touches it
 	seq   uint64
+	base  uint64 // packets sent when pacing (re)started
 	start int64 // first Receive, ns
 	sent  atomic.Uint64
 	next  int // template index
@@ -110,6 +115,7 @@ func New(cfg Config) (*Port, error) {
 		return nil, fmt.Errorf("memport %s: tx queue: %w", cfg.Name, err)
 	}
 	p := &Port{cfg: cfg, txq: q, start: -1}
+	p.rate.Store(math.Float64bits(cfg.Rate))
 	if cfg.Latency {
 		p.hist = hdrhistogram.New(1, int64(10*time.Second), 3)
 	}
@@ -175,11 +181,17 @@ func (p *Port) Receive(dst []*nbl.NBL, frames *nbl.Cache) int {
 	want := len(dst)
 	now := Now()
 	sent := p.sent.Load()
-	if p.cfg.Rate > 0 {
+	if p.rateEpoch.Load() {
+		p.rateEpoch.Store(false)
+		p.start, p.base = now, sent
+	}
+	if rate := math.Float64frombits(p.rate.Load()); rate < 0 {
+		return 0
+	} else if rate > 0 {
 		if p.start < 0 {
-			p.start = now
+			p.start, p.base = now, sent
 		}
-		allowed := int64(float64(now-p.start)*p.cfg.Rate/1e9) + 1 - int64(sent)
+		allowed := int64(float64(now-p.start)*rate/1e9) + 1 - int64(sent-p.base)
 		want = int(min(int64(want), max(allowed, 0)))
 	}
 	if p.cfg.Limit > 0 {
@@ -259,6 +271,13 @@ func (p *Port) Held() int { return p.txq.Len() }
 func (p *Port) Close(*nbl.Cache) error {
 	p.closed.Store(true)
 	return nil
+}
+
+// SetRate changes the offered rate (packets per second) of a running
+// generator: 0 = as fast as asked, negative = stop sending.
+func (p *Port) SetRate(pps float64) {
+	p.rate.Store(math.Float64bits(pps))
+	p.rateEpoch.Store(true)
 }
 
 // Sent returns the packets generated so far.

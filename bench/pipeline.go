@@ -1,0 +1,167 @@
+package bench
+
+import (
+	"fmt"
+	"runtime"
+	"time"
+
+	"github.com/HdrHistogram/hdrhistogram-go"
+
+	"github.com/wfpxdp/wfpxdp/dataplane"
+	"github.com/wfpxdp/wfpxdp/dataplane/memport"
+	"github.com/wfpxdp/wfpxdp/inject"
+)
+
+// Path is what the switch does with each packet.
+type Path string
+
+// Paths of the pipeline scenarios.
+const (
+	PathForward        Path = "forward"         // permit and forward
+	PathAbsorbReinject Path = "absorb-reinject" // every packet absorbed by an inspector and reinjected
+)
+
+// PipelineOptions configures one in-memory pipeline run.
+type PipelineOptions struct {
+	Path      Path
+	Mode      dataplane.Mode
+	Link      dataplane.LinkKind
+	Batch     int
+	FrameSize int
+	Rate      float64       // offered pps; 0: as fast as the switch takes them
+	Packets   uint64        // stop after this many (0: use Duration)
+	Duration  time.Duration // run time when Packets is 0
+	CPUs      []int
+	Filters   int // extra non-matching filters installed, to show the index at work
+	Progress  func(Progress)
+}
+
+// Progress is one live line of a running scenario.
+type Progress struct {
+	Elapsed                time.Duration
+	Offered, RX, TX        uint64
+	Drops, Absorbed, Reinj uint64
+	Completions            uint64
+}
+
+// Result is the outcome of one run.
+type Result struct {
+	Options     PipelineOptions
+	Plan        string
+	Packets     uint64 // delivered to the sink
+	Offered     uint64 // generated
+	Elapsed     time.Duration
+	Mpps        float64
+	OfferedMpps float64
+	Gbps        float64
+	Latency     *hdrhistogram.Histogram
+	Stats       dataplane.Stats
+	Accounting  dataplane.Accounting
+	GCCycles    uint32
+	Mallocs     uint64
+	Reordered   uint64
+}
+
+const (
+	macGen  dataplane.MAC = 0x02_00_00_00_01_01
+	macSink dataplane.MAC = 0x02_00_00_00_01_02
+)
+
+// RunPipeline builds a switch with a generator port and a sink port over
+// memport, runs it and returns the result. Every frame must be back when
+// it stops; a leak is an error.
+func RunPipeline(o PipelineOptions) (*Result, error) {
+	if o.FrameSize == 0 {
+		o.FrameSize = 64
+	}
+	sw, err := dataplane.New(inject.NewEngine(), dataplane.Config{
+		ID: inject.GUID{0xbe, 0x9c}, Mode: o.Mode, Link: o.Link, Batch: o.Batch, CPUs: o.CPUs,
+		Frames: 8192, Reserve: 1024,
+	})
+	if err != nil {
+		return nil, err
+	}
+	gen, err := memport.New(memport.Config{Name: "gen",
+		Templates: []memport.Template{{Dst: macSink, Src: macGen, Size: o.FrameSize}},
+		Rate:      o.Rate, Limit: o.Packets})
+	if err != nil {
+		return nil, err
+	}
+	sink, _ := memport.New(memport.Config{Name: "sink", Latency: true})
+	if _, err := sw.AddPort(1, 0, macGen, gen); err != nil {
+		return nil, err
+	}
+	if _, err := sw.AddPort(2, 0, macSink, sink); err != nil {
+		return nil, err
+	}
+	var filters []dataplane.Filter
+	for i := 0; i < o.Filters; i++ { // never match: other destinations
+		filters = append(filters, dataplane.Filter{Name: fmt.Sprintf("block-%d", i), Layer: dataplane.LayerIngress,
+			Weight: uint64(1000 + i), Action: dataplane.FilterBlock,
+			Conditions: []dataplane.Condition{{Field: dataplane.FieldMACDestination, Value: uint64(0x0200_0000_9000 + i)}}})
+	}
+	switch o.Path {
+	case PathForward, "":
+		filters = append(filters, dataplane.Filter{Name: "permit-all", Layer: dataplane.LayerIngress, Weight: 1,
+			Action: dataplane.FilterPermit})
+	case PathAbsorbReinject:
+		if err := sw.RegisterCallout(dataplane.NewInspector("inspect", nil)); err != nil {
+			return nil, err
+		}
+		filters = append(filters, dataplane.Filter{Name: "inspect-all", Layer: dataplane.LayerIngress, Weight: 100,
+			Action: dataplane.FilterCallout, Callout: "inspect"})
+	default:
+		return nil, fmt.Errorf("unknown path %q (want forward or absorb-reinject)", o.Path)
+	}
+	if err := sw.SetFilters(filters); err != nil {
+		return nil, err
+	}
+
+	var ms0, ms1 runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&ms0)
+	start := time.Now()
+	if err := sw.Start(); err != nil {
+		return nil, err
+	}
+	plan := sw.Plan()
+	lastTick := start
+	for {
+		time.Sleep(2 * time.Millisecond)
+		got, _ := sink.Received()
+		now := time.Now()
+		if o.Packets > 0 && got >= o.Packets {
+			break
+		}
+		if o.Packets > 0 && now.Sub(start) > 60*time.Second {
+			break // the switch lost packets; the counts will say so
+		}
+		if o.Packets == 0 && now.Sub(start) >= o.Duration {
+			break
+		}
+		if o.Progress != nil && now.Sub(lastTick) >= time.Second {
+			lastTick = now
+			st := sw.Stats()
+			o.Progress(Progress{Elapsed: now.Sub(start), Offered: gen.Sent(), RX: st.RX, TX: st.TX,
+				Drops: st.TotalDrops, Absorbed: st.Absorbed, Reinj: st.Reinjected, Completions: st.Completions})
+		}
+	}
+	got, bytes := sink.Received()
+	elapsed := time.Since(start)
+	offered := gen.Sent()
+	runtime.ReadMemStats(&ms1)
+	stopErr := sw.Stop()
+	r := &Result{
+		Options: o, Plan: plan, Packets: got, Offered: offered, Elapsed: elapsed,
+		Mpps: float64(got) / elapsed.Seconds() / 1e6, OfferedMpps: float64(offered) / elapsed.Seconds() / 1e6,
+		Gbps:    float64(bytes+24*got) * 8 / elapsed.Seconds() / 1e9, // + preamble, IFG and FCS on the wire
+		Latency: sink.Histogram(), Stats: sw.Stats(), GCCycles: ms1.NumGC - ms0.NumGC,
+		Mallocs: ms1.Mallocs - ms0.Mallocs, Reordered: sink.Reordered(),
+	}
+	cerr := sw.Close()
+	r.Accounting = sw.Accounting()
+	if stopErr != nil {
+		return r, stopErr
+	}
+	return r, cerr
+}
