@@ -28,7 +28,7 @@ type completionStage struct {
 func newCompletion(q *queue) *completionStage {
 	b := q.sw.cfg.Batch
 	c := &completionStage{q: q, frames: q.txCaches.frames, reserve: q.txCaches.reserve,
-		batch:   make([]*nbl.NBL, b), done: make([]*nbl.NBL, 0, 2*b), spare: make([]*nbl.NBL, 0, 2*b),
+		batch: make([]*nbl.NBL, b), done: make([]*nbl.NBL, 0, 2*b), spare: make([]*nbl.NBL, 0, 2*b),
 		free: make([]*nbl.NBL, 0, 2*b),
 		held: make([]*nbl.NBL, 0, 64)}
 	c.completer = q.sw.eng.NewCompleter(func(lists []*nbl.NBL) { c.putFrames(lists) })

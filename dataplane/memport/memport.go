@@ -80,7 +80,7 @@ type Port struct {
 	// generator state: only Receive (the ingress stage) touches it
 	seq   uint64
 	base  uint64 // packets sent when pacing (re)started
-	start int64 // first Receive, ns
+	start int64  // first Receive, ns
 	sent  atomic.Uint64
 	next  int // template index
 
