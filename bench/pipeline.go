@@ -34,6 +34,7 @@ type PipelineOptions struct {
 	CPUs      []int
 	Filters   int // extra non-matching filters installed, to show the index at work
 	Progress  func(Progress)
+	Stop      <-chan struct{} // closed: end the run early (Ctrl-C)
 }
 
 // Progress is one live line of a running scenario.
@@ -128,6 +129,11 @@ func RunPipeline(o PipelineOptions) (*Result, error) {
 	lastTick := start
 	for {
 		time.Sleep(2 * time.Millisecond)
+		select {
+		case <-o.Stop:
+			o.Packets, o.Duration = 0, 0 // end now
+		default:
+		}
 		got, _ := sink.Received()
 		now := time.Now()
 		if o.Packets > 0 && got >= o.Packets {

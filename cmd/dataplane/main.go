@@ -1,0 +1,184 @@
+// Command dataplane runs the wfpxdp harness.
+//
+//	dataplane bench [scenario] [flags]
+//
+// Scenarios: pipeline-mem (the default: the whole vSwitch path, classify ->
+// absorb -> reinject -> forward -> completion, over the in-memory port).
+// Run "dataplane bench -h" for the flags.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/wfpxdp/wfpxdp/bench"
+	"github.com/wfpxdp/wfpxdp/dataplane"
+)
+
+func main() {
+	if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "dataplane:", err)
+		os.Exit(1)
+	}
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintln(w, `usage: dataplane bench [scenario] [flags]
+
+scenarios:
+  pipeline-mem   the vSwitch pipeline over the in-memory port (default)`)
+}
+
+func run(args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] != "bench" {
+		usage(stderr)
+		return errors.New("missing command: bench")
+	}
+	args = args[1:]
+	scenario := "pipeline-mem"
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		scenario, args = args[0], args[1:]
+	}
+	if scenario != "pipeline-mem" {
+		usage(stderr)
+		return fmt.Errorf("unknown scenario %q", scenario)
+	}
+	fs := flag.NewFlagSet("bench "+scenario, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var (
+		path      = fs.String("path", "absorb-reinject", "what the switch does with each packet: forward | absorb-reinject")
+		mode      = fs.String("mode", "rtc", "stage placement: rtc | pipeline")
+		duration  = fs.Duration("duration", 10*time.Second, "length of each run")
+		frameSize = fs.Int("frame-size", 64, "frame size in bytes (60..2048)")
+		batch     = fs.Int("batch", 32, "packets per burst (1..256)")
+		rate      = fs.Float64("rate", 0, "offered packets per second (0: as many as the switch takes)")
+		baseline  = fs.String("baseline", "none", "baseline run alternately in the same command: chan | none")
+		runs      = fs.Int("runs", 1, "runs of the subject (and of the baseline); medians are reported")
+		cpus      = fs.String("cores", "", "CPUs to pin lcores to, e.g. 0,1 (default: all this process may use)")
+		filters   = fs.Int("filters", 100, "extra non-matching filters installed (shows the filter index at work)")
+		jsonOut   = fs.Bool("json", false, "print one JSON object instead of the table")
+		hgrm      = fs.String("hgrm", "", "write the latency distribution (HdrHistogram text format) to this file")
+	)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	o := bench.PipelineOptions{Path: bench.Path(*path), Duration: *duration, FrameSize: *frameSize,
+		Batch: *batch, Rate: *rate, Filters: *filters}
+	switch *mode {
+	case "rtc":
+		o.Mode = dataplane.ModeRTC
+	case "pipeline":
+		o.Mode = dataplane.ModePipeline
+	default:
+		return fmt.Errorf("--mode %q: want rtc or pipeline", *mode)
+	}
+	if o.Path != bench.PathForward && o.Path != bench.PathAbsorbReinject {
+		return fmt.Errorf("--path %q: want forward or absorb-reinject", *path)
+	}
+	if *frameSize < 60 || *frameSize > 2048 {
+		return fmt.Errorf("--frame-size %d: want 60..2048", *frameSize)
+	}
+	if *batch < 1 || *batch > 256 {
+		return fmt.Errorf("--batch %d: want 1..256", *batch)
+	}
+	if *duration <= 0 {
+		return fmt.Errorf("--duration %v: want > 0", *duration)
+	}
+	var withBaseline bool
+	switch *baseline {
+	case "chan":
+		withBaseline = true
+	case "none", "":
+	default:
+		return fmt.Errorf("--baseline %q: want chan or none (asavie needs the AF_XDP scenarios)", *baseline)
+	}
+	if *cpus != "" {
+		for _, f := range strings.Split(*cpus, ",") {
+			c, err := strconv.Atoi(strings.TrimSpace(f))
+			if err != nil || c < 0 {
+				return fmt.Errorf("--cores %q: want a comma-separated list of CPU numbers", *cpus)
+			}
+			o.CPUs = append(o.CPUs, c)
+		}
+	}
+
+	// Ctrl-C ends the current run early; the result is still printed.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	o.Stop = ctx.Done()
+
+	var progress io.Writer = stderr
+	if *jsonOut {
+		progress = nil
+	}
+	var hw io.Writer
+	var hf *os.File
+	if *hgrm != "" {
+		f, err := os.Create(*hgrm)
+		if err != nil {
+			return fmt.Errorf("--hgrm: %w", err)
+		}
+		hf, hw = f, f
+	}
+	if !*jsonOut {
+		fmt.Fprintf(stderr, "pipeline-mem: path %s, mode %s, %d-byte frames, %v per run, in-memory port (no privileges needed)\n",
+			o.Path, o.Mode, *frameSize, *duration)
+	}
+	rep, err := bench.ComparePipeline(o, *runs, withBaseline, progress, hw)
+	if hf != nil {
+		if cerr := hf.Close(); err == nil && cerr != nil {
+			err = fmt.Errorf("--hgrm: %w", cerr)
+		}
+	}
+	if rep != nil {
+		if *jsonOut {
+			enc := json.NewEncoder(stdout)
+			enc.SetIndent("", "  ")
+			if jerr := enc.Encode(rep); jerr != nil {
+				return jerr
+			}
+		} else {
+			printTable(stdout, rep)
+		}
+	}
+	return err
+}
+
+func printTable(w io.Writer, r *bench.Report) {
+	fmt.Fprintf(w, "\nscenario      %s (%s)\n", r.Scenario, r.Path)
+	fmt.Fprintf(w, "cores         %s\n", r.Cores)
+	fmt.Fprintf(w, "frame size    %d B\n", r.FrameSize)
+	fmt.Fprintf(w, "packets       %d in %.2f s (last run)\n", r.Packets, r.DurationS)
+	fmt.Fprintf(w, "offered       %.3f Mpps\n", r.OfferedMpps)
+	fmt.Fprintf(w, "throughput    %.3f Mpps  %.2f Gb/s (median of %d)\n", r.Mpps, r.Gbps, countSubject(r))
+	fmt.Fprintf(w, "absorbed      %d  reinjected %d  completions %d\n", r.Absorbed, r.Reinjected, r.Completions)
+	fmt.Fprintf(w, "drops         %v\n", r.Drops)
+	l := r.Latency
+	fmt.Fprintf(w, "latency (ns)  p50 %d  p90 %d  p99 %d  p99.9 %d  p99.99 %d  max %d\n", l.P50, l.P90, l.P99, l.P999, l.P9999, l.Max)
+	if b := r.Baseline; b != nil {
+		fmt.Fprintf(w, "baseline      %s links: %.3f Mpps, p99 %d ns\n", b.Name, b.Mpps, b.Latency.P99)
+		fmt.Fprintf(w, "ratio         %.2fx\n", r.Ratio)
+	}
+	fmt.Fprintf(w, "allocs/pkt    %.6f   GC cycles %d\n", r.AllocsPerPacket, r.GCCycles)
+	fmt.Fprintf(w, "accounting    %d frames, %d free at end, %d leaked\n", r.Accounting.FramesTotal, r.Accounting.FramesFreeAtEnd, r.Accounting.Leaked)
+}
+
+func countSubject(r *bench.Report) int {
+	n := 0
+	for _, x := range r.Runs {
+		if x.Subject {
+			n++
+		}
+	}
+	return n
+}
