@@ -59,9 +59,9 @@ type BaselineReport struct {
 // AccountingReport is the frame accounting at the end of the subject's
 // last run.
 type AccountingReport struct {
-	FramesTotal      int `json:"frames_total"`
-	FramesFreeAtEnd  int `json:"frames_free_at_end"`
-	Leaked           int `json:"leaked"`
+	FramesTotal     int `json:"frames_total"`
+	FramesFreeAtEnd int `json:"frames_free_at_end"`
+	Leaked          int `json:"leaked"`
 }
 
 // RunReport is one run, in the order they ran.
