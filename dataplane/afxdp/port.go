@@ -1,0 +1,206 @@
+package afxdp
+
+import (
+	"fmt"
+	"sync/atomic"
+
+	"github.com/wfpxdp/wfpxdp/nbl"
+	"github.com/wfpxdp/wfpxdp/ring"
+)
+
+// Port is one queue of an interface as a dataplane.Driver: an AF_XDP
+// socket over the switch's arena (the UMEM), registered in the interface's
+// XSKMAP.
+//
+// Zero-copy end to end: a frame received on one port is sent on another by
+// putting its UMEM address on that port's TX ring. Lists whose data is not
+// in the UMEM (allocated over caller data) are copied into a free frame and
+// counted (Copies).
+type Port struct {
+	name string
+	sock *Socket
+	prog *Program
+	tx   *ring.SPSC[txEntry] // lists on the TX ring, in order (egress -> completion)
+
+	rxScratch []*nbl.NBL // fill refill scratch; ingress only
+	copyCache *nbl.Cache // frames for TX copies; egress only
+	pending   []txEntry  // reap scratch; completion only
+
+	copies     atomic.Uint64
+	copyFailed atomic.Uint64
+	txMismatch atomic.Uint64 // completions whose address was not the expected one
+	closed     atomic.Bool
+	released   atomic.Bool
+}
+
+// PortOptions configure a port.
+type PortOptions struct {
+	Name   string
+	Socket SocketOptions
+	// Program is the XDP program of the interface; the port registers its
+	// socket in the program's XSKMAP at the socket's queue.
+	Program *Program
+	Batch   int // fill refill burst; 64
+}
+
+// NewPort opens the socket and registers it with the program.
+func NewPort(arena *nbl.Arena, o PortOptions) (*Port, error) {
+	if o.Batch == 0 {
+		o.Batch = 64
+	}
+	s, err := Open(arena, o.Socket)
+	if err != nil {
+		return nil, fmt.Errorf("port %s: %w", o.Name, err)
+	}
+	q, err := ring.NewSPSC[txEntry](int(s.opts.RingSize))
+	if err != nil {
+		s.close()
+		return nil, err
+	}
+	p := &Port{name: o.Name, sock: s, prog: o.Program, tx: q,
+		rxScratch: make([]*nbl.NBL, o.Batch), copyCache: arena.Frames().NewCache(16),
+		pending: make([]txEntry, 256)}
+	if o.Program != nil {
+		if err := o.Program.Register(o.Socket.Queue, s.FD()); err != nil {
+			s.close()
+			return nil, fmt.Errorf("port %s: %w", o.Name, err)
+		}
+	}
+	return p, nil
+}
+
+// Socket returns the port's socket.
+func (p *Port) Socket() *Socket { return p.sock }
+
+// Name implements dataplane.Driver.
+func (p *Port) Name() string { return p.name }
+
+// Receive implements dataplane.Driver: it tops the fill ring up from frames,
+// then takes received frames off the RX ring, waking the kernel when it
+// asks.
+func (p *Port) Receive(dst []*nbl.NBL, frames *nbl.Cache) int {
+	if p.closed.Load() {
+		return 0
+	}
+	s := p.sock
+	s.refill(frames, p.rxScratch)
+	n := s.receive(dst)
+	if n == 0 && s.opts.NeedWakeup && s.fill.needWakeup() {
+		s.wakeups.Add(1)
+		wakeRX(s.fd)
+	}
+	return n
+}
+
+// Transmit implements dataplane.Driver.
+func (p *Port) Transmit(src []*nbl.NBL) int {
+	if p.closed.Load() {
+		return 0
+	}
+	s := p.sock
+	n := min(int(s.tx.prodFree(uint32(len(src)))), len(src), p.tx.Free())
+	idx := s.tx.cachedProd
+	sent := 0
+	var entries [256]txEntry
+	for _, l := range src[:n] {
+		e := txEntry{list: l}
+		addr, ok := s.frameAddr(l)
+		if !ok { // data outside the UMEM: copy into a frame
+			var one [1]*nbl.NBL
+			if p.copyCache.Get(one[:]) == 0 {
+				p.copyFailed.Add(1)
+				break
+			}
+			c := one[0]
+			copy(c.NB().Frame()[256:], l.Data())
+			c.NB().SetData(256, l.NB().DataLength)
+			e.copy = c
+			addr = s.arena.Addr(c) + 256
+			p.copies.Add(1)
+		}
+		e.addr = addr
+		d := s.tx.desc(idx + uint32(sent))
+		d.Addr, d.Len, d.Options = addr, l.NB().DataLength, 0
+		entries[sent%len(entries)] = e
+		sent++
+		if sent%len(entries) == 0 {
+			p.tx.EnqueueBurst(entries[:])
+		}
+	}
+	if rem := sent % len(entries); rem > 0 {
+		p.tx.EnqueueBurst(entries[:rem])
+	}
+	if sent > 0 {
+		s.inTx.Add(int64(sent))
+		s.tx.submit(uint32(sent))
+		if !s.opts.NeedWakeup || s.tx.needWakeup() {
+			s.kicks.Add(1)
+			kick(s.fd)
+		}
+	}
+	return sent
+}
+
+// Reap implements dataplane.Driver: completions arrive in TX order; each
+// gives back its list and, for a copied one, the copy's frame. It kicks the
+// kernel when TX is outstanding and it asks.
+func (p *Port) Reap(dst []*nbl.NBL) int {
+	s := p.sock
+	want := min(len(dst)/2, len(p.pending))
+	n := int(min(s.comp.consAvail(uint32(want)), uint32(want)))
+	got := 0
+	if n > 0 {
+		k := p.tx.DequeueBurst(p.pending[:n])
+		idx := s.comp.cachedCons
+		for i, e := range p.pending[:k] {
+			if *s.comp.addr(idx + uint32(i)) != e.addr {
+				p.txMismatch.Add(1)
+			}
+			dst[got] = e.list
+			got++
+			if e.copy != nil {
+				dst[got] = e.copy
+				got++
+			}
+		}
+		s.comp.release(uint32(n))
+		s.inTx.Add(-int64(n))
+	} else if s.inTx.Load() > 0 && (!s.opts.NeedWakeup || s.tx.needWakeup()) {
+		s.kicks.Add(1)
+		kick(s.fd)
+	}
+	if p.closed.Load() && s.inTx.Load() == 0 && p.released.CompareAndSwap(false, true) {
+		s.close()
+	}
+	return got
+}
+
+// Held implements dataplane.Driver: frames on the fill and RX rings plus
+// lists on the TX and completion rings.
+func (p *Port) Held() int {
+	return int(p.sock.inFill.Load() + p.sock.inTx.Load())
+}
+
+// Close implements dataplane.Driver: the socket leaves the XSKMAP (no more
+// RX), the frames on the fill and RX rings go back to frames, and the
+// socket is closed once the TX in flight has been reaped.
+func (p *Port) Close(frames *nbl.Cache) error {
+	if !p.closed.CompareAndSwap(false, true) {
+		return nil
+	}
+	if p.prog != nil {
+		p.prog.Unregister(p.sock.opts.Queue)
+	}
+	p.sock.reclaim(frames)
+	p.copyCache.Flush()
+	if p.sock.inTx.Load() == 0 && p.released.CompareAndSwap(false, true) {
+		p.sock.close()
+	}
+	return nil
+}
+
+// Counters returns TX copies made, copies that failed for lack of a frame,
+// and completions whose address did not match.
+func (p *Port) Counters() (copies, copyFailed, mismatches uint64) {
+	return p.copies.Load(), p.copyFailed.Load(), p.txMismatch.Load()
+}

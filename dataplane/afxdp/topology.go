@@ -1,0 +1,148 @@
+package afxdp
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"os/exec"
+	"runtime"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// Veth is one veth pair of a topology: Host stays in the caller's network
+// namespace (the switch binds AF_XDP sockets there), Peer is moved into the
+// topology's namespace, where traffic is sent and received.
+type Veth struct {
+	Host, Peer       string
+	HostIndex        int
+	PeerMAC, HostMAC net.HardwareAddr
+}
+
+// Topology is a set of veth pairs and one network namespace, all created
+// with unique names by NewTopology and removed by Close. It touches nothing
+// it did not create.
+type Topology struct {
+	NS    string
+	Pairs []Veth
+}
+
+// ErrNoIP reports that the ip tool (iproute2) is missing.
+var ErrNoIP = errors.New("the ip command (iproute2) is not installed")
+
+func ip(args ...string) error {
+	out, err := exec.Command("ip", args...).CombinedOutput()
+	if err != nil {
+		if errors.Is(err, exec.ErrNotFound) {
+			return ErrNoIP
+		}
+		msg := strings.TrimSpace(string(out))
+		if strings.Contains(msg, "Operation not permitted") {
+			return fmt.Errorf("ip %s: %s (needs CAP_NET_ADMIN and CAP_SYS_ADMIN: run as root)", strings.Join(args, " "), msg)
+		}
+		return fmt.Errorf("ip %s: %s: %w", strings.Join(args, " "), msg, err)
+	}
+	return nil
+}
+
+// NewTopology creates a namespace and pairs veth pairs with queues RX/TX
+// queues each. On error everything created so far is removed.
+func NewTopology(pairs, queues int) (t *Topology, err error) {
+	var tag [3]byte
+	rand.Read(tag[:])
+	id := hex.EncodeToString(tag[:])
+	t = &Topology{NS: "wfpxdp-" + id}
+	defer func() {
+		if err != nil {
+			t.Close()
+		}
+	}()
+	if err := ip("netns", "add", t.NS); err != nil {
+		t.NS = ""
+		return nil, fmt.Errorf("topology: %w", err)
+	}
+	if err := ip("-n", t.NS, "link", "set", "lo", "up"); err != nil {
+		return nil, fmt.Errorf("topology: %w", err)
+	}
+	for i := 0; i < pairs; i++ {
+		v := Veth{Host: fmt.Sprintf("wx%sh%d", id, i), Peer: fmt.Sprintf("wx%sp%d", id, i)}
+		args := []string{"link", "add", v.Host}
+		if queues > 1 {
+			args = append(args, "numtxqueues", fmt.Sprint(queues), "numrxqueues", fmt.Sprint(queues))
+		}
+		args = append(args, "type", "veth", "peer", "name", v.Peer)
+		if queues > 1 {
+			args = append(args, "numtxqueues", fmt.Sprint(queues), "numrxqueues", fmt.Sprint(queues))
+		}
+		if err := ip(args...); err != nil {
+			return nil, fmt.Errorf("topology: %w", err)
+		}
+		t.Pairs = append(t.Pairs, v)
+		for _, c := range [][]string{
+			{"link", "set", v.Peer, "netns", t.NS},
+			{"link", "set", v.Host, "up"},
+			{"-n", t.NS, "link", "set", v.Peer, "up"},
+		} {
+			if err := ip(c...); err != nil {
+				return nil, fmt.Errorf("topology: %w", err)
+			}
+		}
+		ifc, err := net.InterfaceByName(v.Host)
+		if err != nil {
+			return nil, fmt.Errorf("topology: %w", err)
+		}
+		t.Pairs[i].HostIndex, t.Pairs[i].HostMAC = ifc.Index, ifc.HardwareAddr
+		err = t.InNS(func() error {
+			pi, err := net.InterfaceByName(v.Peer)
+			if err == nil {
+				t.Pairs[i].PeerMAC = pi.HardwareAddr
+			}
+			return err
+		})
+		if err != nil {
+			return nil, fmt.Errorf("topology: %w", err)
+		}
+	}
+	return t, nil
+}
+
+// InNS runs f on an OS thread moved into the topology's namespace; the
+// thread is discarded afterwards, so no other goroutine runs in the
+// namespace.
+func (t *Topology) InNS(f func() error) error {
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread() // never unlocked: the thread dies with the goroutine
+		fd, err := unix.Open("/run/netns/"+t.NS, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			errc <- fmt.Errorf("open netns %s: %w", t.NS, err)
+			return
+		}
+		defer unix.Close(fd)
+		if err := unix.Setns(fd, unix.CLONE_NEWNET); err != nil {
+			errc <- fmt.Errorf("enter netns %s: %w", t.NS, err)
+			return
+		}
+		errc <- f()
+	}()
+	return <-errc
+}
+
+// Close removes the veth pairs and the namespace.
+func (t *Topology) Close() error {
+	var errs []error
+	for _, v := range t.Pairs {
+		if err := ip("link", "del", v.Host); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if t.NS != "" {
+		if err := ip("netns", "del", t.NS); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
