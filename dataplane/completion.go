@@ -23,6 +23,7 @@ type completionStage struct {
 	free       []*nbl.NBL // originals to return
 	held       []*nbl.NBL // lists waiting for their flood copies
 	draining   []*Port    // detached ports whose drivers are closed, reaping
+	polls      uint32
 }
 
 func newCompletion(q *queue) *completionStage {
@@ -39,6 +40,9 @@ func newCompletion(q *queue) *completionStage {
 func (c *completionStage) Poll() int {
 	q, sw := c.q, c.q.sw
 	work := 0
+	if c.polls++; c.polls&1023 == 0 {
+		sw.checkDrivers()
+	}
 	for i := range sw.ports {
 		p := sw.ports[i].Load()
 		if p == nil {

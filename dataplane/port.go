@@ -36,6 +36,13 @@ type Driver interface {
 	Close(frames *nbl.Cache) error
 }
 
+// Failer is implemented by drivers that can fail for good (an interface
+// removed under them); the switch detaches a port whose driver reports an
+// error, drains it, and keeps serving the other ports.
+type Failer interface {
+	Err() error
+}
+
 // portState is a switch port's lifecycle.
 const (
 	portAttached uint32 = iota
@@ -54,11 +61,21 @@ type Port struct {
 	closed chan struct{} // closed when a detach has finished draining
 
 	drainedQueues atomic.Int32 // queues that have finished draining a detach
+	failure       atomic.Pointer[error] // why the switch detached the port itself
 
 	rx, tx, txFull counter
 }
 
 func (p *Port) attached() bool { return p.state.Load() == portAttached }
+
+// Err returns why the switch detached the port on its own (its driver
+// failed), or nil.
+func (p *Port) Err() error {
+	if e := p.failure.Load(); e != nil {
+		return *e
+	}
+	return nil
+}
 
 // Counters returns packets received, transmitted and refused by a full TX
 // path on this port.

@@ -87,6 +87,7 @@ type Switch struct {
 	queues      []*queue                 // built by Start
 	lcores      []*lcore                 // mu protects lcores: running lcores
 	plan        string                   // the core plan in force, for printing
+	failed      map[uint32]error         // mu protects failed: ports detached because their driver failed
 	stop        chan struct{}            // closed to stop the lcores
 	wg          sync.WaitGroup
 
@@ -189,6 +190,22 @@ func (sw *Switch) portByID(id uint32) *Port {
 	return nil
 }
 
+// PortErr returns why the switch detached port id on its own (its driver
+// failed), or nil if it has not (or there is no such port).
+func (sw *Switch) PortErr(id uint32) error {
+	for i := range sw.ports {
+		if p := sw.ports[i].Load(); p != nil && p.ID == id {
+			return p.Err()
+		}
+	}
+	sw.mu.Lock()
+	defer sw.mu.Unlock()
+	if e, ok := sw.failed[id]; ok {
+		return e
+	}
+	return nil
+}
+
 // AddPort attaches a port with one driver per queue. Port ids are unique;
 // port 0 may be added like any other (its traffic is trusted, R13).
 func (sw *Switch) AddPort(id uint32, maxNIC uint16, mac MAC, drivers ...Driver) (*Port, error) {
@@ -242,6 +259,35 @@ func (sw *Switch) RemovePort(id uint32) error {
 	}
 	<-p.closed
 	return nil
+}
+
+// checkDrivers detaches ports whose driver reports a failure; the
+// completion stages then drain them like a RemovePort.
+func (sw *Switch) checkDrivers() {
+	for i := range sw.ports {
+		p := sw.ports[i].Load()
+		if p == nil || !p.attached() {
+			continue
+		}
+		for _, d := range p.queues {
+			f, ok := d.(Failer)
+			if !ok {
+				continue
+			}
+			if err := f.Err(); err != nil && p.state.CompareAndSwap(portAttached, portDraining) {
+				p.failure.Store(&err)
+				sw.mu.Lock()
+				if sw.failed == nil {
+					sw.failed = map[uint32]error{}
+				}
+				sw.failed[p.ID] = err
+				sw.mu.Unlock()
+				sw.fdb.forget(p.slot)
+				sw.portGen.Add(1)
+				break
+			}
+		}
+	}
 }
 
 // finishPort closes a draining port's drivers and reaps what they still

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -244,5 +245,71 @@ func TestForwardOverVeth(t *testing.T) {
 				t.Fatalf("accounting %+v", a)
 			}
 		})
+	}
+}
+
+// A link deleted while traffic flows: no panic, the switch detaches that
+// port on its own and keeps receiving on the other, and when it stops every
+// frame is back.
+func TestLinkDeletedMidFlight(t *testing.T) {
+	skipUnlessPrivileged(t)
+	topo, err := afxdp.NewTopology(2, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer topo.Close()
+	sw, _, _ := vswitch(t, topo, dataplane.Config{NoPin: true}, afxdp.SocketOptions{NeedWakeup: true})
+	if err := sw.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		send(t, topo, topo.Pairs[0].Peer, topo.Pairs[0].PeerMAC, topo.Pairs[1].PeerMAC, 40000)
+	}()
+	time.Sleep(100 * time.Millisecond)
+	if err := topo.DeletePair(1); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	var port2Err error
+	for time.Now().Before(deadline) && port2Err == nil {
+		time.Sleep(10 * time.Millisecond)
+		port2Err = sw.PortErr(2)
+	}
+	rxAtDetach := sw.Stats().RX
+	<-done
+	time.Sleep(50 * time.Millisecond)
+	if err := sw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	st := sw.Stats()
+	t.Logf("port 2: %v; rx %d (at detach %d) tx %d drops %v", port2Err, st.RX, rxAtDetach, st.TX, st.Drops)
+	if port2Err == nil {
+		t.Fatal("the switch did not notice the deleted link")
+	}
+	if st.RX <= rxAtDetach {
+		t.Fatal("the switch stopped receiving on the surviving port")
+	}
+	if a := sw.Accounting(); a.Leaked != 0 || a.FramesFree != a.FramesTotal {
+		t.Fatalf("accounting %+v", a)
+	}
+}
+
+// Errors name what is missing.
+func TestErrors(t *testing.T) {
+	skipUnlessPrivileged(t)
+	if _, err := afxdp.AttachProgram(999999, 1, afxdp.AttachAuto); err == nil {
+		t.Fatal("attach to a missing interface succeeded")
+	}
+	region, _ := afxdp.NewRegion(64, 2048)
+	defer afxdp.FreeRegion(region)
+	sw, _ := dataplane.New(inject.NewEngine(), dataplane.Config{Frames: 64, FrameSize: 2048, Region: region, NoPin: true})
+	_, err := afxdp.NewPort(sw.Arena(), afxdp.PortOptions{Name: "nope", Socket: afxdp.SocketOptions{Ifindex: 999999}})
+	if err == nil || !strings.Contains(err.Error(), "no such interface") {
+		t.Fatalf("bind to a missing interface: %v", err)
+	}
+	if _, err := afxdp.NewRegion(10, 1000); err == nil {
+		t.Fatal("frame size 1000 accepted")
 	}
 }

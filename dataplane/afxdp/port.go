@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"sync/atomic"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/wfpxdp/wfpxdp/nbl"
 	"github.com/wfpxdp/wfpxdp/ring"
 )
@@ -31,6 +33,32 @@ type Port struct {
 	txMismatch atomic.Uint64 // completions whose address was not the expected one
 	closed     atomic.Bool
 	released   atomic.Bool
+	dead       atomic.Pointer[error] // set when the interface went away
+	polls      uint32               // Receive calls; ingress only
+}
+
+// Err reports why the port stopped working (its interface was removed or
+// went down for good), or nil. The switch detaches a port whose driver
+// reports an error.
+func (p *Port) Err() error {
+	if e := p.dead.Load(); e != nil {
+		return *e
+	}
+	return nil
+}
+
+// checkLink reads the socket's pending error: the kernel sets ENETDOWN on
+// an AF_XDP socket whose device is unregistered.
+func (p *Port) checkLink() {
+	v, err := unix.GetsockoptInt(p.sock.fd, unix.SOL_SOCKET, unix.SO_ERROR)
+	if err == nil && v == 0 {
+		return
+	}
+	if err == nil {
+		err = unix.Errno(v)
+	}
+	e := fmt.Errorf("port %s: interface gone: %w", p.name, err)
+	p.dead.CompareAndSwap(nil, &e)
 }
 
 // PortOptions configure a port.
@@ -79,8 +107,11 @@ func (p *Port) Name() string { return p.name }
 // then takes received frames off the RX ring, waking the kernel when it
 // asks.
 func (p *Port) Receive(dst []*nbl.NBL, frames *nbl.Cache) int {
-	if p.closed.Load() {
+	if p.closed.Load() || p.dead.Load() != nil {
 		return 0
+	}
+	if p.polls++; p.polls&1023 == 0 {
+		p.checkLink()
 	}
 	s := p.sock
 	s.refill(frames, p.rxScratch)
@@ -94,7 +125,7 @@ func (p *Port) Receive(dst []*nbl.NBL, frames *nbl.Cache) int {
 
 // Transmit implements dataplane.Driver.
 func (p *Port) Transmit(src []*nbl.NBL) int {
-	if p.closed.Load() {
+	if p.closed.Load() || p.dead.Load() != nil {
 		return 0
 	}
 	s := p.sock
@@ -147,6 +178,11 @@ func (p *Port) Transmit(src []*nbl.NBL) int {
 func (p *Port) Reap(dst []*nbl.NBL) int {
 	s := p.sock
 	want := min(len(dst)/2, len(p.pending))
+	if p.dead.Load() != nil && p.closed.Load() {
+		// The kernel let go of the rings when the device went away: what
+		// is still on the TX FIFO will never complete, and is ours again.
+		return p.reapDead(dst, want)
+	}
 	n := int(min(s.comp.consAvail(uint32(want)), uint32(want)))
 	got := 0
 	if n > 0 {
@@ -170,6 +206,25 @@ func (p *Port) Reap(dst []*nbl.NBL) int {
 		kick(s.fd)
 	}
 	if p.closed.Load() && s.inTx.Load() == 0 && p.released.CompareAndSwap(false, true) {
+		s.close()
+	}
+	return got
+}
+
+func (p *Port) reapDead(dst []*nbl.NBL, want int) int {
+	s := p.sock
+	k := p.tx.DequeueBurst(p.pending[:want])
+	got := 0
+	for _, e := range p.pending[:k] {
+		dst[got] = e.list
+		got++
+		if e.copy != nil {
+			dst[got] = e.copy
+			got++
+		}
+	}
+	s.inTx.Add(-int64(k))
+	if s.inTx.Load() == 0 && p.released.CompareAndSwap(false, true) {
 		s.close()
 	}
 	return got
