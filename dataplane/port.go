@@ -60,7 +60,7 @@ type Port struct {
 	state  atomic.Uint32
 	closed chan struct{} // closed when a detach has finished draining
 
-	drainedQueues atomic.Int32 // queues that have finished draining a detach
+	drainedQueues atomic.Int32          // queues that have finished draining a detach
 	failure       atomic.Pointer[error] // why the switch detached the port itself
 
 	rx, tx, txFull counter

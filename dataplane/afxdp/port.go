@@ -34,7 +34,7 @@ type Port struct {
 	closed     atomic.Bool
 	released   atomic.Bool
 	dead       atomic.Pointer[error] // set when the interface went away
-	polls      uint32               // Receive calls; ingress only
+	polls      uint32                // Receive calls; ingress only
 }
 
 // Err reports why the port stopped working (its interface was removed or
