@@ -112,14 +112,14 @@ func medianLatency(ls []LatencyNS) LatencyNS {
 // ErrLeaked is returned when a run ends with frames unaccounted for.
 var ErrLeaked = errors.New("frames leaked")
 
-// ComparePipeline runs the pipeline scenario runs times with the subject's
-// links and, if baseline is true, runs times with channel links, in the
-// order A B B A A B ..., and reports medians. Each run's progress goes to
-// progress (nil: none). hgrm, if not nil, receives the subject's last
-// latency distribution in HdrHistogram's percentile text format.
-func ComparePipeline(o PipelineOptions, runs int, baseline bool, progress io.Writer, hgrm io.Writer) (*Report, error) {
+// runner runs one subject (true) or baseline (false) run; i counts runs.
+type runner func(subject bool, i, of int) (*Result, error)
+
+// alternate runs subject and baseline runs times each, A B, B A, A B ...
+// so that drift cancels, and fills rep with the medians.
+func alternate(rep *Report, runs int, baseline bool, baselineName string, run runner, hgrm io.Writer) error {
 	runs = max(runs, 1)
-	var order []bool // true = subject; A B, B A, A B, ... so drift cancels
+	var order []bool // true = subject
 	for i := 0; i < runs; i++ {
 		switch {
 		case !baseline:
@@ -130,32 +130,22 @@ func ComparePipeline(o PipelineOptions, runs int, baseline bool, progress io.Wri
 			order = append(order, false, true)
 		}
 	}
-	rep := &Report{Scenario: "pipeline-mem", Path: string(o.Path), Mode: o.Mode.String(), Link: o.Link.String(),
-		FrameSize: max(o.FrameSize, 64), Machine: machine()}
 	var subj, base []float64
 	var subjLat, baseLat []LatencyNS
 	var last *Result
 	for i, isSubject := range order {
-		ro := o
-		if !isSubject {
-			ro.Link = dataplane.LinkChan
-		}
-		if progress != nil {
-			ro.Progress = func(p Progress) {
-				fmt.Fprintf(progress, "run %d/%d %-4s %5.1fs  offered %7.3f Mpps  rx %7.3f  tx %7.3f  drops %d  absorbed %d  reinjected %d  completions %d\n",
-					i+1, len(order), ro.Link, p.Elapsed.Seconds(), float64(p.Offered)/p.Elapsed.Seconds()/1e6,
-					float64(p.RX)/p.Elapsed.Seconds()/1e6, float64(p.TX)/p.Elapsed.Seconds()/1e6,
-					p.Drops, p.Absorbed, p.Reinj, p.Completions)
-			}
-		}
-		r, err := RunPipeline(ro)
+		r, err := run(isSubject, i, len(order))
 		if err != nil {
-			return nil, fmt.Errorf("run %d (%s): %w", i+1, ro.Link, err)
+			return fmt.Errorf("run %d: %w", i+1, err)
 		}
 		lat := latencyOf(r)
-		rep.Runs = append(rep.Runs, RunReport{Subject: isSubject, Link: ro.Link.String(), Mpps: r.Mpps, Latency: lat, Leaked: r.Accounting.Leaked})
-		if r.Accounting.Leaked != 0 {
-			return rep, fmt.Errorf("run %d: %w: %+v", i+1, ErrLeaked, r.Accounting)
+		name := rep.Link
+		if !isSubject {
+			name = baselineName
+		}
+		rep.Runs = append(rep.Runs, RunReport{Subject: isSubject, Link: name, Mpps: r.Mpps, Latency: lat, Leaked: r.Accounting.Leaked})
+		if isSubject && r.Accounting.Leaked != 0 {
+			return fmt.Errorf("run %d: %w: %+v", i+1, ErrLeaked, r.Accounting)
 		}
 		if isSubject {
 			subj, subjLat = append(subj, r.Mpps), append(subjLat, lat)
@@ -173,22 +163,95 @@ func ComparePipeline(o PipelineOptions, runs int, baseline bool, progress io.Wri
 	rep.DurationS = last.Elapsed.Seconds()
 	rep.Drops = last.Stats.Drops
 	rep.Absorbed, rep.Reinjected, rep.Completions = last.Stats.Absorbed, last.Stats.Reinjected, last.Stats.Completions
-	rep.AllocsPerPacket = float64(last.Mallocs) / float64(max(last.Packets, 1))
+	if last.Packets > 0 {
+		rep.AllocsPerPacket = float64(last.Mallocs) / float64(last.Packets)
+	}
 	rep.GCCycles = last.GCCycles
 	rep.Accounting = AccountingReport{FramesTotal: last.Accounting.FramesTotal,
 		FramesFreeAtEnd: last.Accounting.FramesFree, Leaked: last.Accounting.Leaked}
 	if baseline {
-		rep.Baseline = &BaselineReport{Name: "chan", Mpps: median(base), Latency: medianLatency(baseLat)}
+		rep.Baseline = &BaselineReport{Name: baselineName, Mpps: median(base), Latency: medianLatency(baseLat)}
 		if rep.Baseline.Mpps > 0 {
 			rep.Ratio = rep.Mpps / rep.Baseline.Mpps
 		}
 	}
 	if hgrm != nil && last.Latency != nil {
-		if _, err := last.Latency.PercentilesPrint(hgrm, 5, 1000); err != nil { // ticks per half distance; values in µs
-			return rep, fmt.Errorf("write hgrm: %w", err)
+		if _, err := last.Latency.PercentilesPrint(hgrm, 5, 1000); err != nil { // values in µs
+			return fmt.Errorf("write hgrm: %w", err)
 		}
 	}
-	return rep, nil
+	return nil
+}
+
+func progressPrinter(w io.Writer, i, of int, name string) func(Progress) {
+	if w == nil {
+		return nil
+	}
+	return func(p Progress) {
+		s := p.Elapsed.Seconds()
+		fmt.Fprintf(w, "run %d/%d %-6s %5.1fs  offered %7.3f Mpps  rx %7.3f  tx %7.3f  drops %d  absorbed %d  reinjected %d  completions %d\n",
+			i+1, of, name, s, float64(p.Offered)/s/1e6, float64(p.RX)/s/1e6, float64(p.TX)/s/1e6,
+			p.Drops, p.Absorbed, p.Reinj, p.Completions)
+	}
+}
+
+// ComparePipeline runs the in-memory pipeline scenario runs times with the
+// subject's links and, if baseline is true, runs times with channel links,
+// alternated, and reports medians. Progress lines go to progress (nil:
+// none); hgrm, if not nil, receives the subject's last latency
+// distribution in HdrHistogram's percentile text format.
+func ComparePipeline(o PipelineOptions, runs int, baseline bool, progress io.Writer, hgrm io.Writer) (*Report, error) {
+	rep := &Report{Scenario: "pipeline-mem", Path: string(o.Path), Mode: o.Mode.String(), Link: o.Link.String(),
+		FrameSize: max(o.FrameSize, 64), Machine: machine()}
+	err := alternate(rep, runs, baseline, "chan", func(subject bool, i, of int) (*Result, error) {
+		ro := o
+		if !subject {
+			ro.Link = dataplane.LinkChan
+		}
+		ro.Progress = progressPrinter(progress, i, of, ro.Link.String())
+		r, err := RunPipeline(ro)
+		return r, err
+	}, hgrm)
+	return rep, err
+}
+
+// CompareAFXDP runs an AF_XDP scenario on its own veth pairs and namespace
+// (built once, torn down at the end), the switch alternated with the
+// asavie/xdp loop when baseline is true.
+//
+// Every run gets fresh veth pairs and namespace: asavie/xdp v0.3.3's
+// Socket.Close leaves its rings mapped, so the kernel never releases its
+// socket and that interface queue stays busy for the life of the process.
+func CompareAFXDP(o AFXDPOptions, runs int, baseline bool, progress io.Writer) (*Report, error) {
+	if err := CanRunAFXDP(); err != nil {
+		return nil, err
+	}
+	if len(o.CPUs) == 0 {
+		o.CPUs = []int{0, 1}
+	}
+	rep := &Report{Scenario: o.Scenario, Mode: o.Mode.String(), Link: "ring", FrameSize: max(o.FrameSize, 60), Machine: machine()}
+	err := alternate(rep, runs, baseline, "asavie", func(subject bool, i, of int) (res *Result, err error) {
+		rig, err := newAFXDPRig(o.FrameSize)
+		if err != nil {
+			return nil, err
+		}
+		defer func() {
+			if cerr := rig.close(); err == nil && cerr != nil {
+				err = fmt.Errorf("tear down: %w", cerr)
+			}
+		}()
+		ro := o
+		name := "switch"
+		if !subject {
+			name = "asavie"
+		}
+		ro.Progress = progressPrinter(progress, i, of, name)
+		if subject {
+			return rig.runSubject(ro)
+		}
+		return rig.runAsavie(ro)
+	}, nil)
+	return rep, err
 }
 
 func machine() string {

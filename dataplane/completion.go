@@ -43,11 +43,7 @@ func (c *completionStage) Poll() int {
 	if c.polls++; c.polls&1023 == 0 {
 		sw.checkDrivers()
 	}
-	for i := range sw.ports {
-		p := sw.ports[i].Load()
-		if p == nil {
-			continue
-		}
+	for _, p := range sw.activePorts() {
 		if p.state.Load() == portDraining {
 			work += c.drainPort(p)
 			continue

@@ -62,9 +62,8 @@ func (s *egressStage) Poll() int {
 		}
 		// unknown unicast, multicast, broadcast: flood (R26)
 		first := true
-		for i := range sw.ports {
-			p := sw.ports[i].Load()
-			if p == nil || !p.attached() || p.ID == src {
+		for _, p := range sw.activePorts() {
+			if !p.attached() || p.ID == src {
 				continue
 			}
 			if first {

@@ -30,8 +30,9 @@ type lcore struct {
 }
 
 // Run polls the stages until stop is closed. Poll loops drain before they
-// back off: the lcore only yields after many empty rounds, and sleeps (at
-// most IdleSleep) after many more.
+// back off. An idle lcore checks stop every 256 empty rounds, yields its P
+// only every 65536 (a locked thread's yield costs a futex handoff, several
+// µs), and sleeps IdleSleep (if set) after a million.
 func (lc *lcore) Run(stop <-chan struct{}) {
 	if lc.pin {
 		if unpin, err := pin.Thread(lc.cpu); err == nil {
@@ -49,16 +50,19 @@ func (lc *lcore) Run(stop <-chan struct{}) {
 			continue
 		}
 		idle++
-		if idle&255 == 0 {
-			select {
-			case <-stop:
-				return
-			default:
-			}
+		if idle&255 != 0 {
+			continue
+		}
+		select {
+		case <-stop:
+			return
+		default:
+		}
+		if idle&(1<<16-1) == 0 {
 			runtime.Gosched()
-			if lc.sleep > 0 && idle > 1<<16 {
-				time.Sleep(lc.sleep)
-			}
+		}
+		if lc.sleep > 0 && idle > 1<<20 {
+			time.Sleep(lc.sleep)
 		}
 	}
 }

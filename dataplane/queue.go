@@ -188,9 +188,8 @@ func (s *ingressStage) Poll() int {
 	if len(q.workers) > 0 {
 		budget = min(budget, injRoom)
 	}
-	for i := range q.sw.ports {
-		p := q.sw.ports[i].Load()
-		if p == nil || !p.attached() {
+	for _, p := range q.sw.activePorts() {
+		if !p.attached() {
 			continue
 		}
 		if budget <= 0 {

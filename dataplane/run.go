@@ -179,7 +179,7 @@ func (sw *Switch) portDrained(p *Port, qi int) {
 	if p.drainedQueues.Add(1) == int32(len(p.queues)) {
 		p.state.Store(portGone)
 		sw.ports[p.slot].CompareAndSwap(p, nil)
-		sw.portGen.Add(1)
+		sw.portsChanged()
 		close(p.closed)
 	}
 }

@@ -78,6 +78,10 @@ type Switch struct {
 
 	ports   [maxPorts]atomic.Pointer[Port] // by slot
 	portGen atomic.Uint64                  // bumped on every port add and remove
+	// active is a snapshot of the non-nil slots, rebuilt under mu on every
+	// change, so the stages loop over the ports there are, not 64 slots.
+	active  atomic.Pointer[[]*Port]
+	portsMu sync.Mutex // serialises portsChanged
 	filters atomic.Pointer[filterSet]
 
 	mu          sync.Mutex
@@ -182,8 +186,8 @@ func (sw *Switch) draining() bool { return sw.stopRX.Load() }
 // ---- ports ----
 
 func (sw *Switch) portByID(id uint32) *Port {
-	for i := range sw.ports {
-		if p := sw.ports[i].Load(); p != nil && p.ID == id {
+	for _, p := range sw.activePorts() {
+		if p.ID == id {
 			return p
 		}
 	}
@@ -232,7 +236,7 @@ func (sw *Switch) AddPort(id uint32, maxNIC uint16, mac MAC, drivers ...Driver) 
 		sw.fdb.learn(mac, slot)
 	}
 	sw.ports[slot].Store(p)
-	sw.portGen.Add(1)
+	sw.portsChanged()
 	return p, nil
 }
 
@@ -250,7 +254,7 @@ func (sw *Switch) RemovePort(id uint32) error {
 		return fmt.Errorf("remove port %d: no such attached port", id)
 	}
 	sw.fdb.forget(p.slot)
-	sw.portGen.Add(1)
+	sw.portsChanged()
 	running := sw.running.Load()
 	sw.mu.Unlock()
 	if !running {
@@ -283,7 +287,7 @@ func (sw *Switch) checkDrivers() {
 				sw.failed[p.ID] = err
 				sw.mu.Unlock()
 				sw.fdb.forget(p.slot)
-				sw.portGen.Add(1)
+				sw.portsChanged()
 				break
 			}
 		}
@@ -313,8 +317,31 @@ func (sw *Switch) finishPort(p *Port, frames *nbl.Cache, c *completionStage) {
 	frames.Flush()
 	p.state.Store(portGone)
 	sw.ports[p.slot].CompareAndSwap(p, nil)
-	sw.portGen.Add(1)
+	sw.portsChanged()
 	close(p.closed)
+}
+
+// portsChanged rebuilds the active-port snapshot and invalidates the
+// stages' port caches.
+func (sw *Switch) portsChanged() {
+	sw.portsMu.Lock()
+	defer sw.portsMu.Unlock()
+	var act []*Port
+	for i := range sw.ports {
+		if p := sw.ports[i].Load(); p != nil {
+			act = append(act, p)
+		}
+	}
+	sw.active.Store(&act)
+	sw.portGen.Add(1)
+}
+
+// activePorts returns the ports in use (attached or draining).
+func (sw *Switch) activePorts() []*Port {
+	if a := sw.active.Load(); a != nil {
+		return *a
+	}
+	return nil
 }
 
 // ---- callouts and filters ----

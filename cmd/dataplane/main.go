@@ -2,9 +2,11 @@
 //
 //	dataplane bench [scenario] [flags]
 //
-// Scenarios: pipeline-mem (the default: the whole vSwitch path, classify ->
-// absorb -> reinject -> forward -> completion, over the in-memory port).
-// Run "dataplane bench -h" for the flags.
+// Scenarios: afxdp-vswitch (the default as root: its own veth pairs and
+// namespace, a line-rate generator, the whole vSwitch path over AF_XDP),
+// afxdp-rxdrop, and pipeline-mem (the same path over the in-memory port,
+// and the default without privileges). Run "dataplane bench -h" for the
+// flags.
 package main
 
 import (
@@ -16,6 +18,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"syscall"
@@ -36,7 +39,10 @@ func usage(w io.Writer) {
 	fmt.Fprintln(w, `usage: dataplane bench [scenario] [flags]
 
 scenarios:
-  pipeline-mem   the vSwitch pipeline over the in-memory port (default)`)
+  afxdp-vswitch  veth -> AF_XDP -> classify, absorb, reinject, forward -> AF_XDP -> veth
+                 (default as root; builds and removes its own veth pairs and namespace)
+  afxdp-rxdrop   veth -> AF_XDP -> classify -> drop
+  pipeline-mem   the vSwitch pipeline over the in-memory port (default without root)`)
 }
 
 func run(args []string, stdout, stderr io.Writer) error {
@@ -45,11 +51,19 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return errors.New("missing command: bench")
 	}
 	args = args[1:]
-	scenario := "pipeline-mem"
+	scenario := ""
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		scenario, args = args[0], args[1:]
 	}
-	if scenario != "pipeline-mem" {
+	switch scenario {
+	case "":
+		scenario = bench.ScenarioVSwitch
+		if err := bench.CanRunAFXDP(); err != nil {
+			fmt.Fprintf(stderr, "note: %v; running pipeline-mem over the in-memory port instead\n", err)
+			scenario = "pipeline-mem"
+		}
+	case "pipeline-mem", bench.ScenarioVSwitch, bench.ScenarioRXDrop:
+	default:
 		usage(stderr)
 		return fmt.Errorf("unknown scenario %q", scenario)
 	}
@@ -62,15 +76,27 @@ func run(args []string, stdout, stderr io.Writer) error {
 		frameSize = fs.Int("frame-size", 64, "frame size in bytes (60..2048)")
 		batch     = fs.Int("batch", 32, "packets per burst (1..256)")
 		rate      = fs.Float64("rate", 0, "offered packets per second (0: as many as the switch takes)")
-		baseline  = fs.String("baseline", "none", "baseline run alternately in the same command: chan | none")
+		baseline  = fs.String("baseline", "none", "baseline run alternately in the same command: chan (pipeline-mem) | asavie (afxdp-*) | none")
 		runs      = fs.Int("runs", 1, "runs of the subject (and of the baseline); medians are reported")
-		cpus      = fs.String("cores", "", "CPUs to pin lcores to, e.g. 0,1 (default: all this process may use)")
+		cpus      = fs.String("cores", "", "CPUs to pin to, e.g. 0,1 (default: all this process may use; afxdp-*: the generator gets the first)")
 		filters   = fs.Int("filters", 100, "extra non-matching filters installed (shows the filter index at work)")
 		jsonOut   = fs.Bool("json", false, "print one JSON object instead of the table")
 		hgrm      = fs.String("hgrm", "", "write the latency distribution (HdrHistogram text format) to this file")
+		cpuprof   = fs.String("cpuprofile", "", "write a Go CPU profile of the whole command to this file")
 	)
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *cpuprof != "" {
+		f, err := os.Create(*cpuprof)
+		if err != nil {
+			return fmt.Errorf("--cpuprofile: %w", err)
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return fmt.Errorf("--cpuprofile: %w", err)
+		}
+		defer pprof.StopCPUProfile()
 	}
 	o := bench.PipelineOptions{Path: bench.Path(*path), Duration: *duration, FrameSize: *frameSize,
 		Batch: *batch, Rate: *rate, Filters: *filters}
@@ -94,13 +120,14 @@ func run(args []string, stdout, stderr io.Writer) error {
 	if *duration <= 0 {
 		return fmt.Errorf("--duration %v: want > 0", *duration)
 	}
+	afx := scenario != "pipeline-mem"
 	var withBaseline bool
-	switch *baseline {
-	case "chan":
+	switch {
+	case *baseline == "none" || *baseline == "":
+	case *baseline == "chan" && !afx, *baseline == "asavie" && afx:
 		withBaseline = true
-	case "none", "":
 	default:
-		return fmt.Errorf("--baseline %q: want chan or none (asavie needs the AF_XDP scenarios)", *baseline)
+		return fmt.Errorf("--baseline %q: want chan for pipeline-mem, asavie for the afxdp scenarios, or none", *baseline)
 	}
 	if *cpus != "" {
 		for _, f := range strings.Split(*cpus, ",") {
@@ -130,11 +157,26 @@ func run(args []string, stdout, stderr io.Writer) error {
 		}
 		hf, hw = f, f
 	}
-	if !*jsonOut {
-		fmt.Fprintf(stderr, "pipeline-mem: path %s, mode %s, %d-byte frames, %v per run, in-memory port (no privileges needed)\n",
-			o.Path, o.Mode, *frameSize, *duration)
+	var rep *bench.Report
+	var err error
+	if afx {
+		ao := bench.AFXDPOptions{Scenario: scenario, Mode: o.Mode, Batch: o.Batch, FrameSize: o.FrameSize,
+			Duration: o.Duration, CPUs: o.CPUs, Stop: o.Stop}
+		if len(ao.CPUs) > 0 {
+			ao.GenCPU = ao.CPUs[0]
+		}
+		if !*jsonOut {
+			fmt.Fprintf(stderr, "%s: mode %s, %d-byte frames, %v per run, own veth pairs + namespace (removed at the end)\n",
+				scenario, o.Mode, *frameSize, *duration)
+		}
+		rep, err = bench.CompareAFXDP(ao, *runs, withBaseline, progress)
+	} else {
+		if !*jsonOut {
+			fmt.Fprintf(stderr, "pipeline-mem: path %s, mode %s, %d-byte frames, %v per run, in-memory port (no privileges needed)\n",
+				o.Path, o.Mode, *frameSize, *duration)
+		}
+		rep, err = bench.ComparePipeline(o, *runs, withBaseline, progress, hw)
 	}
-	rep, err := bench.ComparePipeline(o, *runs, withBaseline, progress, hw)
 	if hf != nil {
 		if cerr := hf.Close(); err == nil && cerr != nil {
 			err = fmt.Errorf("--hgrm: %w", cerr)
@@ -155,7 +197,11 @@ func run(args []string, stdout, stderr io.Writer) error {
 }
 
 func printTable(w io.Writer, r *bench.Report) {
-	fmt.Fprintf(w, "\nscenario      %s (%s)\n", r.Scenario, r.Path)
+	if r.Path != "" {
+		fmt.Fprintf(w, "\nscenario      %s (%s)\n", r.Scenario, r.Path)
+	} else {
+		fmt.Fprintf(w, "\nscenario      %s\n", r.Scenario)
+	}
 	fmt.Fprintf(w, "cores         %s\n", r.Cores)
 	fmt.Fprintf(w, "frame size    %d B\n", r.FrameSize)
 	fmt.Fprintf(w, "packets       %d in %.2f s (last run)\n", r.Packets, r.DurationS)
@@ -166,7 +212,7 @@ func printTable(w io.Writer, r *bench.Report) {
 	l := r.Latency
 	fmt.Fprintf(w, "latency (ns)  p50 %d  p90 %d  p99 %d  p99.9 %d  p99.99 %d  max %d\n", l.P50, l.P90, l.P99, l.P999, l.P9999, l.Max)
 	if b := r.Baseline; b != nil {
-		fmt.Fprintf(w, "baseline      %s links: %.3f Mpps, p99 %d ns\n", b.Name, b.Mpps, b.Latency.P99)
+		fmt.Fprintf(w, "baseline      %s: %.3f Mpps, p99 %d ns\n", b.Name, b.Mpps, b.Latency.P99)
 		fmt.Fprintf(w, "ratio         %.2fx\n", r.Ratio)
 	}
 	fmt.Fprintf(w, "allocs/pkt    %.6f   GC cycles %d\n", r.AllocsPerPacket, r.GCCycles)

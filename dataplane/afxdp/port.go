@@ -116,7 +116,9 @@ func (p *Port) Receive(dst []*nbl.NBL, frames *nbl.Cache) int {
 	s := p.sock
 	s.refill(frames, p.rxScratch)
 	n := s.receive(dst)
-	if n == 0 && s.opts.NeedWakeup && s.fill.needWakeup() {
+	// In copy mode the kernel fills from the RX path itself; a wakeup
+	// syscall only matters to a zero-copy driver.
+	if n == 0 && s.zcopy && s.opts.NeedWakeup && s.fill.needWakeup() {
 		s.wakeups.Add(1)
 		wakeRX(s.fd)
 	}
@@ -165,8 +167,7 @@ func (p *Port) Transmit(src []*nbl.NBL) int {
 		s.inTx.Add(int64(sent))
 		s.tx.submit(uint32(sent))
 		if !s.opts.NeedWakeup || s.tx.needWakeup() {
-			s.kicks.Add(1)
-			kick(s.fd)
+			s.flushTX()
 		}
 	}
 	return sent
@@ -201,9 +202,8 @@ func (p *Port) Reap(dst []*nbl.NBL) int {
 		}
 		s.comp.release(uint32(n))
 		s.inTx.Add(-int64(n))
-	} else if s.inTx.Load() > 0 && (!s.opts.NeedWakeup || s.tx.needWakeup()) {
-		s.kicks.Add(1)
-		kick(s.fd)
+	} else if atomic.LoadUint32(s.tx.consumer) != s.tx.cachedProd && (!s.opts.NeedWakeup || s.tx.needWakeup()) {
+		s.flushTX() // descriptors still on the TX ring: the kernel needs a kick
 	}
 	if p.closed.Load() && s.inTx.Load() == 0 && p.released.CompareAndSwap(false, true) {
 		s.close()

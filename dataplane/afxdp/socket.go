@@ -277,3 +277,19 @@ func (s *Socket) close() {
 	s.unmapAll()
 	unix.Close(s.fd)
 }
+
+// flushTX wakes the kernel's TX processing. In copy mode each sendto sends
+// at most a small batch (32 in current kernels) and returns, so it kicks
+// until the kernel has taken every descriptor off the TX ring, up to a
+// bound; in zero-copy mode one kick starts the driver.
+func (s *Socket) flushTX() {
+	for i := 0; i < 64; i++ {
+		s.kicks.Add(1)
+		if kick(s.fd) != nil || s.zcopy {
+			return
+		}
+		if atomic.LoadUint32(s.tx.consumer) == s.tx.cachedProd {
+			return
+		}
+	}
+}

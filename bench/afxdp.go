@@ -1,0 +1,360 @@
+package bench
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/asavie/xdp"
+	"golang.org/x/sys/unix"
+
+	"github.com/wfpxdp/wfpxdp/dataplane"
+	"github.com/wfpxdp/wfpxdp/dataplane/afxdp"
+	"github.com/wfpxdp/wfpxdp/inject"
+	"github.com/wfpxdp/wfpxdp/ring/pin"
+)
+
+// AF_XDP scenarios.
+const (
+	ScenarioVSwitch = "afxdp-vswitch" // gen -> veth -> AF_XDP -> whole vSwitch path (absorb + reinject) -> AF_XDP -> veth -> counter
+	ScenarioRXDrop  = "afxdp-rxdrop"  // gen -> veth -> AF_XDP -> classify -> drop
+)
+
+// ErrNeedRoot says the AF_XDP scenarios cannot run here, and why.
+var ErrNeedRoot = errors.New("AF_XDP scenarios need root (CAP_NET_ADMIN, CAP_NET_RAW, CAP_BPF) to build a veth pair, a namespace and XDP programs")
+
+// CanRunAFXDP reports whether the AF_XDP scenarios can run, or why not.
+func CanRunAFXDP() error {
+	if os.Geteuid() != 0 {
+		return ErrNeedRoot
+	}
+	return nil
+}
+
+// AFXDPOptions configures an AF_XDP scenario.
+type AFXDPOptions struct {
+	Scenario  string
+	Mode      dataplane.Mode
+	Batch     int
+	FrameSize int
+	Duration  time.Duration
+	GenCPU    int // the generator's CPU (the kernel also runs the veth RX path there)
+	CPUs      []int
+	Progress  func(Progress)
+	Stop      <-chan struct{}
+}
+
+// afxdpRig is the topology, generator and far-end counter shared by the
+// subject's and the baseline's runs of one command.
+type afxdpRig struct {
+	topo    *afxdp.Topology
+	gen     *afxdp.LiveGenerator
+	counter *afxdp.DropCounter
+	frame   []byte
+	peerIdx int // the generator's ifindex in the namespace
+}
+
+func newAFXDPRig(frameSize int) (*afxdpRig, error) {
+	if err := CanRunAFXDP(); err != nil {
+		return nil, err
+	}
+	topo, err := afxdp.NewTopology(2, 1)
+	if err != nil {
+		return nil, err
+	}
+	r := &afxdpRig{topo: topo}
+	if r.gen, err = afxdp.NewLiveGenerator(); err != nil {
+		r.close()
+		return nil, err
+	}
+	err = topo.InNS(func() error {
+		i0, err := net.InterfaceByName(topo.Pairs[0].Peer)
+		if err != nil {
+			return err
+		}
+		r.peerIdx = i0.Index
+		i1, err := net.InterfaceByName(topo.Pairs[1].Peer)
+		if err != nil {
+			return err
+		}
+		r.counter, err = afxdp.AttachDropCounter(i1.Index)
+		return err
+	})
+	if err != nil {
+		r.close()
+		return nil, err
+	}
+	f := make([]byte, max(frameSize, 60))
+	copy(f[0:], topo.Pairs[1].PeerMAC)
+	copy(f[6:], topo.Pairs[0].PeerMAC)
+	binary.BigEndian.PutUint16(f[12:], dataplane.EtherTypeIPv4)
+	f[14], f[22], f[23] = 0x45, 64, 17
+	binary.BigEndian.PutUint16(f[16:], uint16(len(f)-14))
+	r.frame = f
+	return r, nil
+}
+
+func (r *afxdpRig) close() error {
+	var errs []error
+	if r.counter != nil {
+		errs = append(errs, r.counter.Close())
+	}
+	if r.gen != nil {
+		errs = append(errs, r.gen.Close())
+	}
+	errs = append(errs, r.topo.Close())
+	return errors.Join(errs...)
+}
+
+// generate runs the live-frames generator on cpu inside the namespace until
+// stop is closed, adding what it sent to sent.
+func (r *afxdpRig) generate(cpu int, stop <-chan struct{}, sent *atomic.Uint64) error {
+	return r.topo.InNS(func() error {
+		if _, err := pin.Thread(cpu); err != nil {
+			return err
+		}
+		const chunk = 1 << 16
+		for {
+			select {
+			case <-stop:
+				return nil
+			default:
+			}
+			if err := r.gen.Send(r.peerIdx, r.frame, chunk, 64); err != nil {
+				return err
+			}
+			sent.Add(chunk)
+		}
+	})
+}
+
+func macOf(hw net.HardwareAddr) dataplane.MAC {
+	var m dataplane.MAC
+	for _, b := range hw {
+		m = m<<8 | dataplane.MAC(b)
+	}
+	return m
+}
+
+// subject is one run of the project's switch on the rig.
+func (r *afxdpRig) runSubject(o AFXDPOptions) (*Result, error) {
+	const frames = 8192
+	region, err := afxdp.NewRegion(frames, 2048)
+	if err != nil {
+		return nil, err
+	}
+	defer afxdp.FreeRegion(region)
+	sw, err := dataplane.New(inject.NewEngine(), dataplane.Config{ID: inject.GUID{0xaf, 0x5}, Frames: frames, FrameSize: 2048,
+		Region: region, Mode: o.Mode, Batch: o.Batch, CPUs: o.CPUs})
+	if err != nil {
+		return nil, err
+	}
+	var progs []*afxdp.Program
+	defer func() {
+		for _, p := range progs {
+			p.Close()
+		}
+	}()
+	var first *afxdp.Socket
+	for i, v := range r.topo.Pairs {
+		prog, err := afxdp.AttachProgram(v.HostIndex, 1, afxdp.AttachAuto)
+		if err != nil {
+			return nil, err
+		}
+		progs = append(progs, prog)
+		p, err := retryBusy(func() (*afxdp.Port, error) {
+			return afxdp.NewPort(sw.Arena(), afxdp.PortOptions{Name: v.Host, Program: prog,
+				Socket: afxdp.SocketOptions{Ifindex: v.HostIndex, NeedWakeup: true, Shared: first, RingSize: 4096}})
+		})
+		if err != nil {
+			return nil, err
+		}
+		if first == nil {
+			first = p.Socket()
+		}
+		if _, err := sw.AddPort(uint32(i+1), 0, macOf(v.PeerMAC), p); err != nil {
+			return nil, err
+		}
+	}
+	switch o.Scenario {
+	case ScenarioVSwitch:
+		if err := sw.RegisterCallout(dataplane.NewInspector("inspect", nil)); err != nil {
+			return nil, err
+		}
+		err = sw.SetFilters([]dataplane.Filter{{Name: "inspect-all", Layer: dataplane.LayerIngress, Weight: 10,
+			Action: dataplane.FilterCallout, Callout: "inspect"}})
+	case ScenarioRXDrop:
+		err = sw.SetFilters([]dataplane.Filter{{Name: "drop-all", Layer: dataplane.LayerIngress, Action: dataplane.FilterBlock}})
+	}
+	if err != nil {
+		return nil, err
+	}
+	res := &Result{}
+	measure := func() (rx, out uint64) {
+		st := sw.Stats()
+		if o.Scenario == ScenarioRXDrop {
+			return st.RX, st.RX
+		}
+		return st.RX, r.counter.Count()
+	}
+	if err := sw.Start(); err != nil {
+		return nil, err
+	}
+	res.Plan = sw.Plan() + fmt.Sprintf(" gen:cpu%d", o.GenCPU)
+	err = r.drive(o, res, measure, func() dataplane.Stats { return sw.Stats() })
+	if cerr := sw.Close(); err == nil {
+		err = cerr
+	}
+	res.Stats = sw.Stats()
+	res.Accounting = sw.Accounting()
+	return res, err
+}
+
+// drive runs the generator for the duration and fills res from measure
+// (cumulative rx and delivered counts).
+func (r *afxdpRig) drive(o AFXDPOptions, res *Result, measure func() (uint64, uint64), stats func() dataplane.Stats) error {
+	var sent atomic.Uint64
+	stop := make(chan struct{})
+	var genErr error
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); genErr = r.generate(o.GenCPU, stop, &sent) }()
+	time.Sleep(200 * time.Millisecond) // warm up: rings filled, caches hot
+	_, out0 := measure()
+	sent0 := sent.Load()
+	start := time.Now()
+	tick := start
+	for time.Since(start) < o.Duration {
+		select {
+		case <-o.Stop:
+			o.Duration = 0
+			continue
+		case <-time.After(50 * time.Millisecond):
+		}
+		if o.Progress != nil && time.Since(tick) >= time.Second {
+			tick = time.Now()
+			st := stats()
+			_, out := measure()
+			o.Progress(Progress{Elapsed: time.Since(start), Offered: sent.Load() - sent0, RX: st.RX, TX: out - out0,
+				Drops: st.TotalDrops, Absorbed: st.Absorbed, Reinj: st.Reinjected, Completions: st.Completions})
+		}
+	}
+	_, out1 := measure()
+	elapsed := time.Since(start)
+	offered := sent.Load() - sent0
+	close(stop)
+	wg.Wait()
+	res.Elapsed = elapsed
+	res.Packets = out1 - out0
+	res.Offered = offered
+	res.Mpps = float64(res.Packets) / elapsed.Seconds() / 1e6
+	res.OfferedMpps = float64(offered) / elapsed.Seconds() / 1e6
+	res.Gbps = float64(res.Packets) * float64(len(r.frame)+24) * 8 / elapsed.Seconds() / 1e9
+	return genErr
+}
+
+// runAsavie is the baseline: the asavie/xdp loop, written as fast as that
+// library allows (busy polling, rings of 2048, no poll syscall on RX). For
+// afxdp-vswitch it is an l2fwd between the two host ends (asavie ties one
+// UMEM to one socket, so it copies each frame into the other socket's
+// UMEM); for afxdp-rxdrop a receive-and-drop loop.
+func (r *afxdpRig) runAsavie(o AFXDPOptions) (*Result, error) {
+	opts := &xdp.SocketOptions{NumFrames: 8192, FrameSize: 2048, FillRingNumDescs: 2048,
+		CompletionRingNumDescs: 2048, RxRingNumDescs: 2048, TxRingNumDescs: 2048}
+	in := r.topo.Pairs[0]
+	prog, err := xdp.NewProgram(1)
+	if err != nil {
+		return nil, fmt.Errorf("asavie: %w", err)
+	}
+	defer prog.Close()
+	if err := prog.Attach(in.HostIndex); err != nil {
+		return nil, fmt.Errorf("asavie: attach: %w", err)
+	}
+	defer prog.Detach(in.HostIndex)
+	inX, err := retryBusy(func() (*xdp.Socket, error) { return xdp.NewSocket(in.HostIndex, 0, opts) })
+	if err != nil {
+		return nil, fmt.Errorf("asavie: socket: %w", err)
+	}
+	defer inX.Close()
+	if err := prog.Register(0, inX.FD()); err != nil {
+		return nil, fmt.Errorf("asavie: register: %w", err)
+	}
+	var outX *xdp.Socket
+	if o.Scenario == ScenarioVSwitch {
+		if outX, err = retryBusy(func() (*xdp.Socket, error) { return xdp.NewSocket(r.topo.Pairs[1].HostIndex, 0, opts) }); err != nil {
+			return nil, fmt.Errorf("asavie: socket: %w", err)
+		}
+		defer outX.Close()
+	}
+	var rx atomic.Uint64
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	cpu := o.CPUs[len(o.CPUs)-1]
+	go func() {
+		defer close(done)
+		if unpin, err := pin.Thread(cpu); err == nil {
+			defer unpin()
+		}
+		var n uint64
+		for i := 0; ; i++ {
+			if i&1023 == 0 {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				rx.Store(n)
+			}
+			inX.Fill(inX.GetDescs(inX.NumFreeFillSlots()))
+			k := inX.NumReceived()
+			if k == 0 {
+				if outX != nil && outX.NumCompleted() > 0 {
+					outX.Complete(outX.NumCompleted())
+				}
+				continue
+			}
+			descs := inX.Receive(k)
+			n += uint64(len(descs))
+			if outX == nil {
+				continue
+			}
+			if c := outX.NumCompleted(); c > 0 {
+				outX.Complete(c)
+			}
+			tx := outX.GetDescs(min(len(descs), outX.NumFreeTxSlots()))
+			for j := range tx {
+				tx[j].Len = uint32(copy(outX.GetFrame(tx[j]), inX.GetFrame(descs[j])))
+			}
+			outX.Transmit(tx)
+		}
+	}()
+	res := &Result{Plan: fmt.Sprintf("asavie/xdp loop cpu%d gen:cpu%d", cpu, o.GenCPU)}
+	measure := func() (uint64, uint64) {
+		if o.Scenario == ScenarioRXDrop {
+			return rx.Load(), rx.Load()
+		}
+		return rx.Load(), r.counter.Count()
+	}
+	err = r.drive(o, res, measure, func() dataplane.Stats { return dataplane.Stats{RX: rx.Load()} })
+	close(stop)
+	<-done
+	return res, err
+}
+
+// retryBusy retries f while the kernel still holds the queue of a socket
+// closed a moment ago (EBUSY: the previous socket's release is deferred).
+func retryBusy[T any](f func() (T, error)) (T, error) {
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		v, err := f()
+		if err == nil || !errors.Is(err, unix.EBUSY) || time.Now().After(deadline) {
+			return v, err
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
