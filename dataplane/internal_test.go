@@ -200,3 +200,81 @@ func TestG2Statuses(t *testing.T) {
 		t.Fatalf("accounting %+v", a)
 	}
 }
+
+// R28, R30: a hard PERMIT (ClearActionRight) takes the WRITE right from the
+// callouts after it — the inspector then leaves the packet alone — but a
+// later BLOCK still vetoes it; a callout that clears its own right (as it
+// must after a failed clone or inject, R30) passes that on, and its BLOCK
+// without ABSORB drops.
+func TestRightsAndVeto(t *testing.T) {
+	var seenRights []uint32
+	spy := &calloutEntry{id: 1, c: &Callout{Name: "spy", Classify: func(c *Call, out *ClassifyOut) {
+		seenRights = append(seenRights, out.Rights)
+	}}}
+	failer := &calloutEntry{id: 2, c: &Callout{Name: "failer", Classify: func(c *Call, out *ClassifyOut) {
+		out.Rights &^= RightActionWrite // R30: clone failed: block, no absorb, right cleared
+		if c.In.VLANID == 9 {
+			out.ActionType = ActionBlock
+		}
+	}}}
+	insp := &calloutEntry{id: 0, c: NewInspector("inspect", nil)}
+	callouts := map[string]*calloutEntry{"inspect": insp, "spy": spy, "failer": failer}
+	classify := func(filters []Filter, in Incoming) verdict {
+		fs, err := compileFilters(filters, callouts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out ClassifyOut
+		l := &nbl.NBL{}
+		v, _ := fs.layers[LayerIngress].classify(&Call{In: &in, List: l}, &out, false)
+		return v
+	}
+	hard := Filter{Name: "hard", Weight: 10, Action: FilterPermit, ClearActionRight: true}
+	inspect := Filter{Name: "i", Weight: 5, Action: FilterCallout, Callout: "inspect"}
+	if v := classify([]Filter{inspect}, Incoming{}); v != verdictAbsorb {
+		t.Fatalf("inspector with the right: %v, want absorb", v)
+	}
+	if v := classify([]Filter{hard, inspect}, Incoming{}); v != verdictPermit {
+		t.Fatalf("inspector after a hard permit: %v, want permit (R28)", v)
+	}
+	veto := Filter{Name: "veto", Weight: 1, Action: FilterBlock}
+	if v := classify([]Filter{hard, veto}, Incoming{}); v != verdictBlock {
+		t.Fatalf("block after a hard permit: %v, want block (veto, R28)", v)
+	}
+	seenRights = nil
+	chain := []Filter{{Name: "f", Weight: 9, Action: FilterCallout, Callout: "failer"},
+		{Name: "s", Weight: 8, Action: FilterCallout, Callout: "spy"}}
+	if v := classify(chain, Incoming{}); v != verdictPermit || len(seenRights) != 1 || seenRights[0] != 0 {
+		t.Fatalf("after a callout cleared its right: %v, rights seen %v (R30)", v, seenRights)
+	}
+	if v := classify(chain, Incoming{VLANID: 9}); v != verdictBlock {
+		t.Fatalf("BLOCK without ABSORB: %v, want block (R30)", v)
+	}
+}
+
+// R40: the incoming values a callout sees at each layer, for a tagged
+// frame; R13: port 0 is valid for injection without being added.
+func TestIncomingValues(t *testing.T) {
+	var got [numLayers]Incoming
+	rec := &Callout{Name: "rec", Classify: func(c *Call, out *ClassifyOut) { got[c.Layer] = *c.In }}
+	sw, q, a, _ := newStaged(t, []*Callout{rec}, []Filter{
+		{Name: "in", Layer: LayerIngress, Action: FilterCallout, Callout: "rec"},
+		{Name: "out", Layer: LayerEgress, Action: FilterCallout, Callout: "rec"}})
+	f := ethFrame(0x020000000002, 0x020000000001)
+	tagged := append(append(append([]byte{}, f[:12]...), 0x81, 0x00, 0x00, 0x2a), f[12:]...)
+	a.frame = tagged[:64]
+	q.ingress.Poll()
+	q.egress.Poll()
+	in, eg := got[LayerIngress], got[LayerEgress]
+	if in.MACSource != 0x020000000001 || in.MACDestination != 0x020000000002 || in.MACDestType != MACUnicast ||
+		in.EtherType != EtherTypeIPv4 || in.VLANID != 42 || *in.VSwitchID != sw.id || in.SourcePortID != 1 {
+		t.Fatalf("ingress incoming values %+v", in)
+	}
+	if eg.DestPortID != 2 || eg.SourcePortID != 1 || eg.VLANID != 42 || eg.MACDestination != 0x020000000002 {
+		t.Fatalf("egress incoming values %+v", eg)
+	}
+	if !sw.PortValid(0, 0) || sw.PortValid(7, 0) || sw.PortValid(1, 1) {
+		t.Fatal("PortValid: port 0 must be valid (R13), unknown ports and NIC indexes not (R12)")
+	}
+	sw.running.Store(false)
+}

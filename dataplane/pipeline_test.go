@@ -155,3 +155,22 @@ func TestFloodMultiDestination(t *testing.T) {
 		})
 	}
 }
+
+// R9: packets absorbed at the egress layer are reinjected through the
+// ingress call and switched, so classified, again: each is inspected once
+// and delivered once.
+func TestEgressAbsorbReinjectedAtIngress(t *testing.T) {
+	const n = 5000
+	r := newRig(t, rigOpts{
+		limit:    n,
+		callouts: []*dataplane.Callout{dataplane.NewInspector("inspect", nil)},
+		filters: []dataplane.Filter{{Name: "inspect-egress", Layer: dataplane.LayerEgress, Weight: 1,
+			Action: dataplane.FilterCallout, Callout: "inspect"}},
+	})
+	r.run(func() bool { return r.received(2) == n })
+	st := r.sw.Stats()
+	if r.received(2) != n || st.Absorbed != n || st.Reinjected != n || st.Classified != 4*n {
+		t.Fatalf("received %d absorbed %d reinjected %d classified %d (want %d, %d, %d, %d)",
+			r.received(2), st.Absorbed, st.Reinjected, st.Classified, n, n, n, 4*n)
+	}
+}

@@ -165,9 +165,10 @@ func (sw *Switch) PortValid(id uint32, nic uint16) bool {
 	return p != nil && p.attached() && nic <= p.MaxNIC
 }
 
-// HasIngressCallout implements inject.Switch (R22).
-func (sw *Switch) HasIngressCallout() bool {
-	return sw.filters.Load().layers[LayerIngress].callouts
+// HasCallouts implements inject.Switch (R22, R9).
+func (sw *Switch) HasCallouts() bool {
+	fs := sw.filters.Load()
+	return fs.layers[LayerIngress].callouts || fs.layers[LayerEgress].callouts
 }
 
 // Inject implements inject.Switch: the injection goes to the injection

@@ -25,9 +25,11 @@ type Switch interface {
 	// port with NIC index nic (R12); port 0, the default port, is always
 	// valid (R13).
 	PortValid(port uint32, nic uint16) bool
-	// HasIngressCallout reports whether any callout is registered at the
-	// ingress vSwitch layer; injecting without one fails (R22).
-	HasIngressCallout() bool
+	// HasCallouts reports whether any callout filter is registered at the
+	// vSwitch layers, whose owner can see the injected packets again;
+	// injecting with none fails (R22). Either layer counts: packets
+	// absorbed at egress are reinjected through the ingress call (R9).
+	HasCallouts() bool
 	// Inject takes ownership of an accepted injection and queues it on the
 	// switch's injection ring, or returns false (the ring is full) and
 	// keeps nothing. The switch calls inj.Tag before it classifies the

@@ -57,7 +57,7 @@ func FuzzInject(f *testing.F) {
 			}
 		}
 
-		e.sw.SetIngressCallout(!noCallout)
+		e.sw.SetCallouts(!noCallout)
 
 		// the chain: per list one byte: kind (2 bits), length, flags
 		var lists []*nbl.NBL

@@ -60,7 +60,7 @@ const ethHeaderLen = 14
 //     the chain longer than 65536 -> STATUS_INVALID_PARAMETER
 //   - complete nil while the chain holds a clone or an allocated list ->
 //     STATUS_INVALID_PARAMETER (R15)
-//   - no callout at the ingress layer -> STATUS_INVALID_DEVICE_STATE (R22)
+//   - no callout filter at either vSwitch layer -> STATUS_INVALID_DEVICE_STATE (R22)
 //   - the switch's injection ring is full -> STATUS_INSUFFICIENT_RESOURCES
 //
 // On any failure no completion will run and the caller still owns every
@@ -100,7 +100,7 @@ func (h *Handle) InjectVSwitchEthernetIngressAsync(
 	if st != StatusSuccess {
 		return st
 	}
-	if !sw.HasIngressCallout() {
+	if !sw.HasCallouts() {
 		unmarkChain(lists, n)
 		return StatusInvalidDeviceState
 	}

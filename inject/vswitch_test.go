@@ -61,8 +61,8 @@ func TestInjectValidation(t *testing.T) {
 			b[len(b)-1] = l
 			return nbl.Link(b)
 		}, inject.StatusInvalidParameter},
-		{"R22 no ingress callout", ok, func(e *env, b []*nbl.NBL) *nbl.NBL {
-			e.sw.SetIngressCallout(false)
+		{"R22 no callout filter", ok, func(e *env, b []*nbl.NBL) *nbl.NBL {
+			e.sw.SetCallouts(false)
 			return nbl.Link(b)
 		}, inject.StatusInvalidDeviceState},
 		{"ring full", ok, func(e *env, b []*nbl.NBL) *nbl.NBL {
@@ -246,7 +246,7 @@ type captureSwitch struct {
 
 func (s *captureSwitch) ID() inject.GUID                  { return s.id }
 func (s *captureSwitch) PortValid(uint32, uint16) bool    { return true }
-func (s *captureSwitch) HasIngressCallout() bool          { return true }
+func (s *captureSwitch) HasCallouts() bool                { return true }
 func (s *captureSwitch) Inject(inj inject.Injection) bool { s.got = append(s.got, inj); return true }
 
 // G4: originals injected without a completion go straight back to their

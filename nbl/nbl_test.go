@@ -409,3 +409,17 @@ func TestFieldsAndConstants(t *testing.T) {
 		t.Error("fresh descriptor not empty")
 	}
 }
+
+// R36: the vSwitch packet context is opaque metadata that rides with the
+// list and its clones.
+func TestPacketContextCarried(t *testing.T) {
+	a := newTestArena(t, 2, 2)
+	b := make([]*NBL, 1)
+	a.Frames().Get(b)
+	b[0].VSwitch.PacketContext = 0xfeed
+	b[0].VSwitch.Flags |= MetaPacketContext
+	cl := a.Reserve().NewCache(2).Clone(b[0])
+	if cl.VSwitch.PacketContext != 0xfeed || cl.VSwitch.Flags&MetaPacketContext == 0 {
+		t.Fatal("packet context lost on clone")
+	}
+}

@@ -34,7 +34,7 @@ type Switch struct {
 	completer *inject.Completer
 
 	ports    atomic.Pointer[map[uint32]uint16] // port -> highest valid NIC index
-	callout  atomic.Bool                       // HasIngressCallout
+	callout  atomic.Bool                       // HasCallouts
 	detached atomic.Bool                       // complete everything with INVALID_DEVICE_STATE (G2)
 	classify ClassifyFunc                      // set before use; may be nil
 
@@ -106,11 +106,11 @@ func (s *Switch) PortValid(port uint32, nic uint16) bool {
 	return ok && nic <= max
 }
 
-// HasIngressCallout implements inject.Switch.
-func (s *Switch) HasIngressCallout() bool { return s.callout.Load() }
+// HasCallouts implements inject.Switch.
+func (s *Switch) HasCallouts() bool { return s.callout.Load() }
 
-// SetIngressCallout sets what HasIngressCallout reports (R22).
-func (s *Switch) SetIngressCallout(on bool) { s.callout.Store(on) }
+// SetCallouts sets what HasCallouts reports (R22).
+func (s *Switch) SetCallouts(on bool) { s.callout.Store(on) }
 
 // AddPort makes port valid with NIC indexes 0..maxNIC.
 func (s *Switch) AddPort(port uint32, maxNIC uint16) {
