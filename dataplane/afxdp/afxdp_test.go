@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"os"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -311,5 +312,26 @@ func TestErrors(t *testing.T) {
 	}
 	if _, err := afxdp.NewRegion(10, 1000); err == nil {
 		t.Fatal("frame size 1000 accepted")
+	}
+}
+
+// The topology removes exactly what it created.
+func TestTopologyCleanup(t *testing.T) {
+	skipUnlessPrivileged(t)
+	topo, err := afxdp.NewTopology(2, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := topo.Close(); err != nil {
+		t.Fatal(err)
+	}
+	out, _ := exec.Command("ip", "netns", "list").CombinedOutput()
+	if strings.Contains(string(out), topo.NS) {
+		t.Fatalf("namespace %s left behind", topo.NS)
+	}
+	for _, v := range topo.Pairs {
+		if _, err := net.InterfaceByName(v.Host); err == nil {
+			t.Fatalf("interface %s left behind", v.Host)
+		}
 	}
 }

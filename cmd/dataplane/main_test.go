@@ -1,0 +1,121 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"strings"
+	"testing"
+)
+
+func runCLI(t *testing.T, args ...string) (map[string]any, string, error) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	err := run(args, &out, &errb)
+	if err != nil || !strings.Contains(strings.Join(args, " "), "--json") {
+		return nil, errb.String(), err
+	}
+	var m map[string]any
+	if jerr := json.Unmarshal(out.Bytes(), &m); jerr != nil {
+		t.Fatalf("stdout is not one JSON object: %v\n%s", jerr, out.String())
+	}
+	return m, errb.String(), nil
+}
+
+func num(t *testing.T, m map[string]any, path ...string) float64 {
+	t.Helper()
+	var v any = m
+	for _, p := range path {
+		mm, ok := v.(map[string]any)
+		if !ok {
+			t.Fatalf("%v: not an object at %q", path, p)
+		}
+		v, ok = mm[p]
+		if !ok {
+			t.Fatalf("JSON lacks %v", path)
+		}
+	}
+	f, ok := v.(float64)
+	if !ok {
+		t.Fatalf("%v = %v, not a number", path, v)
+	}
+	return f
+}
+
+// The harness's JSON carries the fields the README promises, with real
+// values: traffic moved, latency measured, nothing leaked.
+func TestBenchPipelineMemJSON(t *testing.T) {
+	m, _, err := runCLI(t, "bench", "pipeline-mem", "--duration", "300ms", "--baseline", "chan", "--json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"scenario", "mode", "cores", "drops", "runs", "baseline"} {
+		if _, ok := m[k]; !ok {
+			t.Errorf("JSON lacks %q", k)
+		}
+	}
+	if num(t, m, "mpps") <= 0 || num(t, m, "packets") <= 0 || num(t, m, "offered_mpps") <= 0 || num(t, m, "gbps") <= 0 {
+		t.Errorf("no traffic: %v", m)
+	}
+	if num(t, m, "latency_ns", "p50") <= 0 || num(t, m, "latency_ns", "p99") < num(t, m, "latency_ns", "p50") {
+		t.Errorf("latency percentiles: %v", m["latency_ns"])
+	}
+	if num(t, m, "accounting", "leaked") != 0 || num(t, m, "accounting", "frames_total") <= 0 {
+		t.Errorf("accounting: %v", m["accounting"])
+	}
+	if num(t, m, "baseline", "mpps") <= 0 || num(t, m, "ratio") <= 0 || num(t, m, "frame_size") != 64 {
+		t.Errorf("baseline: %v ratio %v", m["baseline"], m["ratio"])
+	}
+	_ = num(t, m, "allocs_per_packet")
+	_ = num(t, m, "gc_cycles")
+	_ = num(t, m, "duration_s")
+}
+
+// --hgrm writes the distribution in HdrHistogram's text format.
+func TestBenchHgrm(t *testing.T) {
+	path := t.TempDir() + "/lat.hgrm"
+	if _, _, err := runCLI(t, "bench", "pipeline-mem", "--duration", "200ms", "--rate", "500000", "--hgrm", path); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(b), "Value") || !strings.Contains(string(b), "Percentile") || !strings.Contains(string(b), "#[Mean") {
+		t.Fatalf("not an .hgrm file:\n%s", b)
+	}
+}
+
+// Bad input: one clear error each, nothing run.
+func TestBenchBadInput(t *testing.T) {
+	for _, args := range [][]string{
+		{"bench", "nope"},
+		{"bench", "pipeline-mem", "--mode", "fast"},
+		{"bench", "pipeline-mem", "--path", "sideways"},
+		{"bench", "pipeline-mem", "--frame-size", "20"},
+		{"bench", "pipeline-mem", "--batch", "0"},
+		{"bench", "pipeline-mem", "--baseline", "asavie"},
+		{"bench", "pipeline-mem", "--cores", "a,b"},
+		{"frobnicate"},
+	} {
+		if _, _, err := runCLI(t, args...); err == nil {
+			t.Errorf("%v: no error", args)
+		}
+	}
+}
+
+// As root, the default scenario builds its own veth pairs and namespace
+// and moves traffic through AF_XDP (afxdp's TestTopologyCleanup checks the
+// teardown).
+func TestBenchAFXDPDefault(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: the AF_XDP scenario builds veth pairs and a namespace")
+	}
+	m, _, err := runCLI(t, "bench", "--duration", "1s", "--json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m["scenario"] != "afxdp-vswitch" || num(t, m, "packets") <= 0 || num(t, m, "accounting", "leaked") != 0 {
+		t.Fatalf("%v", m)
+	}
+}
