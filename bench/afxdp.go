@@ -169,7 +169,7 @@ func (r *afxdpRig) runSubject(o AFXDPOptions) (*Result, error) {
 		progs = append(progs, prog)
 		p, err := retryBusy(func() (*afxdp.Port, error) {
 			return afxdp.NewPort(sw.Arena(), afxdp.PortOptions{Name: v.Host, Program: prog,
-				Socket: afxdp.SocketOptions{Ifindex: v.HostIndex, NeedWakeup: true, Shared: first, RingSize: 4096}})
+				Socket: afxdp.SocketOptions{Ifindex: v.HostIndex, NeedWakeup: true, Shared: first, RingSize: 2048}})
 		})
 		if err != nil {
 			return nil, err

@@ -22,7 +22,6 @@ type completionStage struct {
 	completing bool       // inside completer.Complete: finishCopy may add to done
 	free       []*nbl.NBL // originals to return
 	held       []*nbl.NBL // lists waiting for their flood copies
-	draining   []*Port    // detached ports whose drivers are closed, reaping
 	polls      uint32
 }
 
@@ -182,18 +181,15 @@ func (sw *Switch) finishCopy(_ any, l *nbl.NBL, _ bool) {
 	q.completion.freeCopy(l)
 }
 
-// drainPort reaps a detached port: the first time it closes the drivers
-// (their fill rings come back), then it reaps until they hold nothing.
+// drainPort reaps a detached port once the ingress stage has closed its
+// driver for this queue (the ingress stage owns the receive side), until
+// the driver holds nothing; then the port is gone for this queue.
 func (c *completionStage) drainPort(p *Port) int {
+	bit := uint64(1) << uint(c.q.idx)
+	if p.rxClosed.Load()&bit == 0 || p.drained.Load()&bit != 0 {
+		return 0
+	}
 	d := p.queues[c.q.idx]
-	known := false
-	for _, dp := range c.draining {
-		known = known || dp == p
-	}
-	if !known {
-		d.Close(c.frames)
-		c.draining = append(c.draining, p)
-	}
 	work := 0
 	for d.Held() > 0 {
 		n := d.Reap(c.batch)
@@ -203,12 +199,8 @@ func (c *completionStage) drainPort(p *Port) int {
 		c.retireBatch(c.batch[:n])
 		work += n
 	}
-	c.q.sw.portDrained(p, c.q.idx)
-	for i, dp := range c.draining {
-		if dp == p {
-			c.draining = append(c.draining[:i], c.draining[i+1:]...)
-			break
-		}
+	if p.drained.Or(bit)&bit == 0 {
+		c.q.sw.portDrained(p, c.q.idx)
 	}
 	return work
 }

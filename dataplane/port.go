@@ -30,9 +30,11 @@ type Driver interface {
 	// Held returns how many frames the driver holds now (fill, rx, tx and
 	// completion rings), for accounting.
 	Held() int
-	// Close stops the port and puts every frame it holds, except those
-	// still to be reaped, into frames. After Close, Reap still returns what
-	// was in flight until Held() == 0.
+	// Close stops receiving; it is called on the receive side (the ingress
+	// stage, or the only goroutine of a stopped switch) and may put frames
+	// it holds into frames. After Close, Reap returns everything else the
+	// driver still holds (TX in flight, and frames it had given the kernel
+	// to receive into) until Held() == 0.
 	Close(frames *nbl.Cache) error
 }
 
@@ -61,6 +63,8 @@ type Port struct {
 	closed chan struct{} // closed when a detach has finished draining
 
 	drainedQueues atomic.Int32          // queues that have finished draining a detach
+	rxClosed      atomic.Uint64         // bit q: queue q's ingress stage has closed its driver
+	drained       atomic.Uint64         // bit q: queue q's completion stage has drained it
 	failure       atomic.Pointer[error] // why the switch detached the port itself
 
 	rx, tx, txFull counter

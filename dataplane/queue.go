@@ -175,6 +175,15 @@ func (s *ingressStage) Poll() int {
 			*inj = inject.Injection{}
 		}
 	}
+	// Close the receive side of ports being detached: this stage owns it.
+	bit := uint64(1) << uint(q.idx)
+	for _, p := range q.sw.activePorts() {
+		if p.state.Load() == portDraining && p.rxClosed.Load()&bit == 0 {
+			p.queues[q.idx].Close(s.frames)
+			p.rxClosed.Or(bit)
+			work++
+		}
+	}
 	if q.sw.stopRX.Load() {
 		return work
 	}

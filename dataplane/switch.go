@@ -301,6 +301,7 @@ func (sw *Switch) finishPort(p *Port, frames *nbl.Cache, c *completionStage) {
 	for _, d := range p.queues {
 		d.Close(frames)
 	}
+	p.rxClosed.Store(^uint64(0))
 	buf := make([]*nbl.NBL, 64)
 	for _, d := range p.queues {
 		for d.Held() > 0 {

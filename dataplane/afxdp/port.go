@@ -25,6 +25,14 @@ type Port struct {
 	tx   *ring.SPSC[txEntry] // lists on the TX ring, in order (egress -> completion)
 
 	rxScratch []*nbl.NBL // fill refill scratch; ingress only
+	// given has a bit per frame handed to the kernel to receive into and
+	// not received yet: frames on the fill ring, the RX ring, and those the
+	// kernel took off the fill ring and keeps in its own free list. The
+	// ingress stage writes it; after Close, once the socket is closed, the
+	// completion side returns every frame still marked.
+	given     []uint64
+	scan      int        // reclaim position in given; completion side
+	fdClosed  bool       // the socket is closed; completion side
 	copyCache *nbl.Cache // frames for TX copies; egress only
 	pending   []txEntry  // reap scratch; completion only
 
@@ -87,6 +95,7 @@ func NewPort(arena *nbl.Arena, o PortOptions) (*Port, error) {
 	}
 	p := &Port{name: o.Name, sock: s, prog: o.Program, tx: q,
 		rxScratch: make([]*nbl.NBL, o.Batch), copyCache: arena.Frames().NewCache(16),
+		given:   make([]uint64, (arena.NumFrames()+63)/64),
 		pending: make([]txEntry, 256)}
 	if o.Program != nil {
 		if err := o.Program.Register(o.Socket.Queue, s.FD()); err != nil {
@@ -114,8 +123,17 @@ func (p *Port) Receive(dst []*nbl.NBL, frames *nbl.Cache) int {
 		p.checkLink()
 	}
 	s := p.sock
-	s.refill(frames, p.rxScratch)
+	if k := s.refill(frames, p.rxScratch); k > 0 {
+		for _, l := range p.rxScratch[:k] {
+			i := l.Index()
+			p.given[i/64] |= 1 << (i % 64)
+		}
+	}
 	n := s.receive(dst)
+	for _, l := range dst[:n] {
+		i := l.Index()
+		p.given[i/64] &^= 1 << (i % 64)
+	}
 	// In copy mode the kernel fills from the RX path itself; a wakeup
 	// syscall only matters to a zero-copy driver.
 	if n == 0 && s.zcopy && s.opts.NeedWakeup && s.fill.needWakeup() {
@@ -179,10 +197,8 @@ func (p *Port) Transmit(src []*nbl.NBL) int {
 func (p *Port) Reap(dst []*nbl.NBL) int {
 	s := p.sock
 	want := min(len(dst)/2, len(p.pending))
-	if p.dead.Load() != nil && p.closed.Load() {
-		// The kernel let go of the rings when the device went away: what
-		// is still on the TX FIFO will never complete, and is ours again.
-		return p.reapDead(dst, want)
+	if p.closed.Load() && (s.inTx.Load() == 0 || p.dead.Load() != nil) {
+		return p.reapClosed(dst, want)
 	}
 	n := int(min(s.comp.consAvail(uint32(want)), uint32(want)))
 	got := 0
@@ -205,27 +221,47 @@ func (p *Port) Reap(dst []*nbl.NBL) int {
 	} else if atomic.LoadUint32(s.tx.consumer) != s.tx.cachedProd && (!s.opts.NeedWakeup || s.tx.needWakeup()) {
 		s.flushTX() // descriptors still on the TX ring: the kernel needs a kick
 	}
-	if p.closed.Load() && s.inTx.Load() == 0 && p.released.CompareAndSwap(false, true) {
-		s.close()
-	}
 	return got
 }
 
-func (p *Port) reapDead(dst []*nbl.NBL, want int) int {
+// reapClosed runs on the completion side after Close, once TX has drained
+// (or the device is gone, when the TX FIFO will never complete and is ours
+// again): it closes the socket, after which the kernel touches none of our
+// frames, then hands back every frame still marked as given for RX.
+func (p *Port) reapClosed(dst []*nbl.NBL, want int) int {
 	s := p.sock
-	k := p.tx.DequeueBurst(p.pending[:want])
 	got := 0
-	for _, e := range p.pending[:k] {
-		dst[got] = e.list
-		got++
-		if e.copy != nil {
-			dst[got] = e.copy
+	if k := p.tx.DequeueBurst(p.pending[:want]); k > 0 { // dead device only
+		for _, e := range p.pending[:k] {
+			dst[got] = e.list
 			got++
+			if e.copy != nil {
+				dst[got] = e.copy
+				got++
+			}
 		}
+		s.inTx.Add(-int64(k))
+		return got
 	}
-	s.inTx.Add(-int64(k))
-	if s.inTx.Load() == 0 && p.released.CompareAndSwap(false, true) {
-		s.close()
+	if !p.fdClosed {
+		p.fdClosed = true
+		s.closeFD()
+	}
+	for p.scan < len(p.given)*64 && got < len(dst) {
+		w, b := p.scan/64, p.scan%64
+		p.scan++
+		if p.given[w]&(1<<b) == 0 {
+			continue
+		}
+		p.given[w] &^= 1 << b
+		l := s.arena.Desc(uint32(p.scan - 1))
+		dst[got] = l
+		got++
+		s.inFill.Add(-1)
+	}
+	if p.scan >= len(p.given)*64 && p.released.CompareAndSwap(false, true) {
+		s.inFill.Store(0)
+		s.unmapAll()
 	}
 	return got
 }
@@ -237,8 +273,8 @@ func (p *Port) Held() int {
 }
 
 // Close implements dataplane.Driver: the socket leaves the XSKMAP (no more
-// RX), the frames on the fill and RX rings go back to frames, and the
-// socket is closed once the TX in flight has been reaped.
+// RX). Reap then returns the TX in flight as it completes, closes the
+// socket, and returns every frame the kernel had to receive into.
 func (p *Port) Close(frames *nbl.Cache) error {
 	if !p.closed.CompareAndSwap(false, true) {
 		return nil
@@ -246,11 +282,7 @@ func (p *Port) Close(frames *nbl.Cache) error {
 	if p.prog != nil {
 		p.prog.Unregister(p.sock.opts.Queue)
 	}
-	p.sock.reclaim(frames)
 	p.copyCache.Flush()
-	if p.sock.inTx.Load() == 0 && p.released.CompareAndSwap(false, true) {
-		p.sock.close()
-	}
 	return nil
 }
 

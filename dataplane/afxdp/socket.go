@@ -185,15 +185,16 @@ func (s *Socket) unmapAll() {
 	s.comp.unmap()
 }
 
-// refill tops the fill ring up with free frames from frames.
-func (s *Socket) refill(frames *nbl.Cache, scratch []*nbl.NBL) {
+// refill tops the fill ring up with free frames from frames and returns
+// how many it gave (they are scratch[:n]).
+func (s *Socket) refill(frames *nbl.Cache, scratch []*nbl.NBL) int {
 	free := s.fill.prodFree(uint32(len(scratch)))
 	if free < uint32(len(scratch)) {
-		return // refill in whole bursts
+		return 0 // refill in whole bursts
 	}
 	n := frames.Get(scratch)
 	if n == 0 {
-		return
+		return 0
 	}
 	idx := s.fill.cachedProd
 	for i, l := range scratch[:n] {
@@ -201,6 +202,7 @@ func (s *Socket) refill(frames *nbl.Cache, scratch []*nbl.NBL) {
 	}
 	s.inFill.Add(int64(n))
 	s.fill.submit(uint32(n))
+	return n
 }
 
 // receive takes up to len(dst) received frames off the RX ring.
@@ -247,35 +249,19 @@ func (s *Socket) frameAddr(l *nbl.NBL) (uint64, bool) {
 	return s.arena.Addr(root) + uint64(l.NB().DataOffset), true
 }
 
-// reclaim returns the frames on the fill ring (given to the kernel, not yet
-// used) and on the RX ring (received, not yet taken) to frames. Only after
-// the socket has left the XSKMAP.
-func (s *Socket) reclaim(frames *nbl.Cache) {
-	var one [1]*nbl.NBL
-	put := func(addr uint64) {
-		if l, ok := s.arena.DescAt(addr); ok {
-			one[0] = l
-			frames.Put(one[:])
-		}
-	}
-	// RX ring: [our consumer, kernel producer)
-	prod := atomic.LoadUint32(s.rx.producer)
-	for i := s.rx.cachedCons; i != prod; i++ {
-		put(s.rx.desc(i).Addr)
-	}
-	s.rx.release(prod - s.rx.cachedCons)
-	// fill ring: [kernel consumer, our producer)
-	cons := atomic.LoadUint32(s.fill.consumer)
-	for i := cons; i != s.fill.cachedProd; i++ {
-		put(*s.fill.addr(i))
-	}
-	s.inFill.Store(0)
-}
-
 // close closes the socket and unmaps its rings.
 func (s *Socket) close() {
+	s.closeFD()
 	s.unmapAll()
-	unix.Close(s.fd)
+}
+
+// closeFD closes the socket; the kernel then uses none of its rings or
+// frames. The rings stay mapped until unmapAll.
+func (s *Socket) closeFD() {
+	if s.fd >= 0 {
+		unix.Close(s.fd)
+		s.fd = -1
+	}
 }
 
 // flushTX wakes the kernel's TX processing. In copy mode each sendto sends
