@@ -70,19 +70,10 @@ func AttachDropCounter(ifindex int) (*DropCounter, error) {
 		return nil, permErr("create counter map", err)
 	}
 	prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{Name: "wfpxdp_count", Type: ebpf.XDP, License: "Dual MIT/GPL",
-		Instructions: asm.Instructions{
-			asm.StoreImm(asm.RFP, -4, 0, asm.Word),
-			asm.Mov.Reg(asm.R2, asm.RFP),
-			asm.Add.Imm(asm.R2, -4),
-			asm.LoadMapPtr(asm.R1, m.FD()),
-			asm.FnMapLookupElem.Call(),
-			asm.JEq.Imm(asm.R0, 0, "drop"),
-			asm.LoadMem(asm.R1, asm.R0, 0, asm.DWord),
-			asm.Add.Imm(asm.R1, 1),
-			asm.StoreMem(asm.R0, 0, asm.R1, asm.DWord),
+		Instructions: append(countInsns(m.FD(), "drop"),
 			asm.Mov.Imm(asm.R0, 1).WithSymbol("drop"), // XDP_DROP
 			asm.Return(),
-		}})
+		)})
 	if err != nil {
 		m.Close()
 		return nil, permErr("load counter program", err)
@@ -100,17 +91,7 @@ func AttachDropCounter(ifindex int) (*DropCounter, error) {
 }
 
 // Count returns the frames counted so far.
-func (c *DropCounter) Count() uint64 {
-	var per []uint64
-	if err := c.count.Lookup(uint32(0), &per); err != nil {
-		return 0
-	}
-	var n uint64
-	for _, v := range per {
-		n += v
-	}
-	return n
-}
+func (c *DropCounter) Count() uint64 { return sumPerCPU(c.count) }
 
 // Close detaches and unloads.
 func (c *DropCounter) Close() error {

@@ -50,26 +50,16 @@ func AttachProgram(ifindex, queues int, mode AttachMode) (*Program, error) {
 		xsks.Close()
 		return nil, permErr("create counters map", err)
 	}
-	insns := asm.Instructions{
-		// r6 = ctx
-		asm.Mov.Reg(asm.R6, asm.R1),
-		// seen[0]++ (per CPU, no atomics needed)
-		asm.StoreImm(asm.RFP, -4, 0, asm.Word),
-		asm.Mov.Reg(asm.R2, asm.RFP),
-		asm.Add.Imm(asm.R2, -4),
-		asm.LoadMapPtr(asm.R1, seen.FD()),
-		asm.FnMapLookupElem.Call(),
-		asm.JEq.Imm(asm.R0, 0, "redirect"),
-		asm.LoadMem(asm.R1, asm.R0, 0, asm.DWord),
-		asm.Add.Imm(asm.R1, 1),
-		asm.StoreMem(asm.R0, 0, asm.R1, asm.DWord),
+	insns := append(asm.Instructions{asm.Mov.Reg(asm.R6, asm.R1)}, // r6 = ctx
+		countInsns(seen.FD(), "redirect")...)
+	insns = append(insns,
 		// return bpf_redirect_map(&xsks, ctx->rx_queue_index, XDP_PASS)
 		asm.LoadMem(asm.R2, asm.R6, 16, asm.Word).WithSymbol("redirect"),
 		asm.LoadMapPtr(asm.R1, xsks.FD()),
 		asm.Mov.Imm(asm.R3, 2), // XDP_PASS when the queue has no socket
 		asm.FnRedirectMap.Call(),
 		asm.Return(),
-	}
+	)
 	prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{Name: "wfpxdp_redirect", Type: ebpf.XDP, License: "Dual MIT/GPL", Instructions: insns})
 	if err != nil {
 		xsks.Close()
@@ -122,9 +112,28 @@ func (p *Program) Unregister(queue int) {
 }
 
 // Seen returns the packets the program has run on, summed over CPUs.
-func (p *Program) Seen() uint64 {
+func (p *Program) Seen() uint64 { return sumPerCPU(p.seen) }
+
+// countInsns increments slot 0 of the per-CPU array counter (no atomics
+// needed per CPU), then jumps to next. Clobbers r0-r5.
+func countInsns(counter int, next string) asm.Instructions {
+	return asm.Instructions{
+		asm.StoreImm(asm.RFP, -4, 0, asm.Word),
+		asm.Mov.Reg(asm.R2, asm.RFP),
+		asm.Add.Imm(asm.R2, -4),
+		asm.LoadMapPtr(asm.R1, counter),
+		asm.FnMapLookupElem.Call(),
+		asm.JEq.Imm(asm.R0, 0, next),
+		asm.LoadMem(asm.R1, asm.R0, 0, asm.DWord),
+		asm.Add.Imm(asm.R1, 1),
+		asm.StoreMem(asm.R0, 0, asm.R1, asm.DWord),
+	}
+}
+
+// sumPerCPU returns slot 0 of a per-CPU array counter summed over CPUs.
+func sumPerCPU(m *ebpf.Map) uint64 {
 	var per []uint64
-	if err := p.seen.Lookup(uint32(0), &per); err != nil {
+	if err := m.Lookup(uint32(0), &per); err != nil {
 		return 0
 	}
 	var n uint64
