@@ -33,17 +33,20 @@ type lcore struct {
 // back off. An idle lcore checks stop every 256 empty rounds, yields its P
 // only every 65536 (a locked thread's yield costs a futex handoff, several
 // µs), and sleeps IdleSleep (if set) after a million.
-func (lc *lcore) Run(stop <-chan struct{}) {
+func (lc *lcore) Run(stop <-chan struct{}, started func()) {
 	if lc.pin {
 		if unpin, err := pin.Thread(lc.cpu); err == nil {
 			defer unpin()
 		}
 	}
 	idle := 0
-	for {
+	for round := 0; ; round++ {
 		work := 0
 		for _, s := range lc.stages {
 			work += s.s.Poll()
+		}
+		if round == 0 {
+			started() // the ports' fill rings are stocked now
 		}
 		if work > 0 {
 			idle = 0

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/wfpxdp/wfpxdp/inject"
@@ -33,13 +34,18 @@ func (sw *Switch) Start() error {
 	for _, q := range sw.queues {
 		q.completion.completer.Rebind()
 	}
+	var started sync.WaitGroup
 	for _, lc := range sw.lcores {
 		sw.wg.Add(1)
+		started.Add(1)
 		go func() {
 			defer sw.wg.Done()
-			lc.Run(sw.stop)
+			lc.Run(sw.stop, started.Done)
 		}()
 	}
+	// Return once every lcore has polled its stages once, so the ports are
+	// ready to receive (AF_XDP fill rings stocked) when the caller sends.
+	started.Wait()
 	return nil
 }
 
@@ -224,6 +230,7 @@ func (sw *Switch) Stats() Stats {
 	for _, q := range sw.queues {
 		c := &q.counters
 		st.RX += c.rx.load()
+		st.QueueRX = append(st.QueueRX, c.rx.load())
 		st.TX += c.tx.load()
 		st.Classified += c.classified.load()
 		st.Absorbed += c.absorbed.load()

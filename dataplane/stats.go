@@ -45,13 +45,14 @@ func (r DropReason) String() string {
 
 // Stats is a snapshot of the switch's counters.
 type Stats struct {
-	RX, TX                uint64 // packets received from and sent to ports
-	Classified            uint64 // classify passes (ingress + egress)
-	Absorbed              uint64 // lists absorbed by callouts
-	Reinjected            uint64 // lists injected back at ingress and classified again
-	Flooded               uint64 // flood copies made
-	Completions           uint64 // injected lists completed
-	Discarded             uint64 // absorbed lists a callout discarded
+	RX, TX                uint64   // packets received from and sent to ports
+	QueueRX               []uint64 // packets received, per queue
+	Classified            uint64   // classify passes (ingress + egress)
+	Absorbed              uint64   // lists absorbed by callouts
+	Reinjected            uint64   // lists injected back at ingress and classified again
+	Flooded               uint64   // flood copies made
+	Completions           uint64   // injected lists completed
+	Discarded             uint64   // absorbed lists a callout discarded
 	Drops                 map[string]uint64
 	TotalDrops            uint64
 	InjectRefused         uint64 // absorbed lists the engine refused to reinject

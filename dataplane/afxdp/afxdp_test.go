@@ -3,6 +3,7 @@ package afxdp_test
 import (
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"net"
 	"os"
 	"os/exec"
@@ -54,6 +55,7 @@ func packetSocket(ifname string) (int, int, error) {
 }
 
 // send writes n frames from src to dst out of ifname inside the namespace,
+// each carrying testEtherType (see sendFlows for IPv4 frames),
 // paced in bursts of 32 (~100k pps): a veth peer's backlog holds 1000
 // packets and drops the rest, which is the kernel's business, not ours.
 func send(t *testing.T, topo *afxdp.Topology, ifname string, src, dst net.HardwareAddr, n int) {
@@ -147,29 +149,34 @@ func vswitch(t *testing.T, topo *afxdp.Topology, cfg dataplane.Config, sockOpt a
 	if err != nil {
 		t.Fatal(err)
 	}
-	var ports []*afxdp.Port
+	var ports []*afxdp.Port // port i queue q at i*queues+q
 	var progs []*afxdp.Program
+	queues := max(cfg.Queues, 1)
 	for i, v := range topo.Pairs {
-		prog, err := afxdp.AttachProgram(v.HostIndex, 1, afxdp.AttachAuto)
+		prog, err := afxdp.AttachProgram(v.HostIndex, queues, afxdp.AttachAuto)
 		if err != nil {
 			t.Fatal(err)
 		}
 		progs = append(progs, prog)
-		so := sockOpt
-		so.Ifindex, so.Queue = v.HostIndex, 0
-		if i > 0 {
-			so.Shared = ports[0].Socket()
+		var drivers []dataplane.Driver
+		for q := 0; q < queues; q++ {
+			so := sockOpt
+			so.Ifindex, so.Queue = v.HostIndex, q
+			if len(ports) > 0 {
+				so.Shared = ports[0].Socket()
+			}
+			p, err := afxdp.NewPort(sw.Arena(), afxdp.PortOptions{Name: fmt.Sprintf("%s/q%d", v.Host, q), Socket: so, Program: prog})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ports = append(ports, p)
+			drivers = append(drivers, p)
 		}
-		p, err := afxdp.NewPort(sw.Arena(), afxdp.PortOptions{Name: v.Host, Socket: so, Program: prog})
-		if err != nil {
-			t.Fatal(err)
-		}
-		ports = append(ports, p)
 		mac := dataplane.MAC(0)
 		for _, b := range v.PeerMAC {
 			mac = mac<<8 | dataplane.MAC(b)
 		}
-		if _, err := sw.AddPort(uint32(i+1), 0, mac, p); err != nil {
+		if _, err := sw.AddPort(uint32(i+1), 0, mac, drivers...); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -386,6 +393,136 @@ func TestFillRingStarvation(t *testing.T) {
 	}
 	if received == 0 {
 		t.Fatal("nothing forwarded while starved")
+	}
+	if a := sw.Accounting(); a.Leaked != 0 || a.FramesFree != a.FramesTotal {
+		t.Fatalf("accounting %+v", a)
+	}
+}
+
+// sendFlows writes n IPv4/UDP frames whose UDP source port varies, so the
+// sending veth spreads them over its TX queues (and so over the peer's RX
+// queues); the receiver counts them by their IP protocol number 253
+// (reserved for experiments), which nothing else here sends.
+func sendFlows(t *testing.T, topo *afxdp.Topology, ifname string, src, dst net.HardwareAddr, n int) {
+	t.Helper()
+	err := topo.InNS(func() error {
+		ifc, err := net.InterfaceByName(ifname)
+		if err != nil {
+			return err
+		}
+		fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW, 0)
+		if err != nil {
+			return err
+		}
+		defer unix.Close(fd)
+		frame := make([]byte, 64)
+		copy(frame[0:], dst)
+		copy(frame[6:], src)
+		binary.BigEndian.PutUint16(frame[12:], 0x0800)
+		ip := frame[14:]
+		ip[0], ip[8], ip[9] = 0x45, 64, 253
+		binary.BigEndian.PutUint16(ip[2:], 50)
+		copy(ip[12:], []byte{10, 9, 0, 1, 10, 9, 0, 2})
+		sa := &unix.SockaddrLinklayer{Ifindex: ifc.Index, Halen: 6, Protocol: htons(0x0800)}
+		copy(sa.Addr[:], dst)
+		for i := 0; i < n; i++ {
+			if i%32 == 31 {
+				time.Sleep(300 * time.Microsecond)
+			}
+			binary.BigEndian.PutUint16(ip[20:], uint16(i)) // "source port": the flow
+			binary.BigEndian.PutUint16(ip[12:], uint16(i*7919))
+			for {
+				err := unix.Sendto(fd, frame, 0, sa)
+				if err == nil {
+					break
+				}
+				if !errors.Is(err, unix.ENOBUFS) && !errors.Is(err, unix.EAGAIN) {
+					return err
+				}
+				time.Sleep(50 * time.Microsecond)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Two queues per veth: one AF_XDP socket and one pipeline per queue, all
+// sharing the UMEM; flows spread over both queues and every frame arrives.
+func TestMultiQueue(t *testing.T) {
+	skipUnlessPrivileged(t)
+	const n = 20000
+	topo, err := afxdp.NewTopology(2, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer topo.Close()
+	sw, ports, _ := vswitch(t, topo, dataplane.Config{NoPin: true, Queues: 2}, afxdp.SocketOptions{NeedWakeup: true})
+	stop := make(chan struct{})
+	got := make(chan int, 1)
+	ready := make(chan error, 1)
+	go topo.InNS(func() error {
+		ifc, err := net.InterfaceByName(topo.Pairs[1].Peer)
+		if err != nil {
+			ready <- err
+			return err
+		}
+		fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW, int(htons(0x0800)))
+		if err == nil {
+			err = unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: htons(0x0800), Ifindex: ifc.Index})
+		}
+		ready <- err
+		if err != nil {
+			return err
+		}
+		defer unix.Close(fd)
+		unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &unix.Timeval{Usec: 20000})
+		unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, 64<<20)
+		buf := make([]byte, 2048)
+		k := 0
+		for {
+			select {
+			case <-stop:
+				got <- k
+				return nil
+			default:
+			}
+			m, _, err := unix.Recvfrom(fd, buf, 0)
+			if err == nil && m >= 34 && buf[23] == 253 {
+				k++
+			}
+		}
+	})
+	if err := <-ready; err != nil {
+		t.Fatal(err)
+	}
+	if err := sw.Start(); err != nil {
+		t.Fatal(err)
+	}
+	sendFlows(t, topo, topo.Pairs[0].Peer, topo.Pairs[0].PeerMAC, topo.Pairs[1].PeerMAC, n)
+	deadline := time.Now().Add(10 * time.Second)
+	for sw.Stats().TX < n && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	time.Sleep(100 * time.Millisecond)
+	close(stop)
+	received := <-got
+	for _, p := range ports {
+		xs, _ := p.Socket().Stats()
+		t.Logf("%s: %+v", p.Name(), xs)
+	}
+	if err := sw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	st := sw.Stats()
+	t.Logf("received %d of %d; per queue rx %v; plan %s", received, n, st.QueueRX, sw.Plan())
+	if received != n {
+		t.Fatalf("received %d of %d", received, n)
+	}
+	if len(st.QueueRX) != 2 || st.QueueRX[0] == 0 || st.QueueRX[1] == 0 {
+		t.Fatalf("traffic did not spread over both queues: %v", st.QueueRX)
 	}
 	if a := sw.Accounting(); a.Leaked != 0 || a.FramesFree != a.FramesTotal {
 		t.Fatalf("accounting %+v", a)

@@ -43,6 +43,7 @@ type Port struct {
 	released   atomic.Bool
 	dead       atomic.Pointer[error] // set when the interface went away
 	polls      uint32                // Receive calls; ingress only
+	fillTarget int64                 // most frames kept on the fill ring
 }
 
 // Err reports why the port stopped working (its interface was removed or
@@ -77,6 +78,11 @@ type PortOptions struct {
 	// socket in the program's XSKMAP at the socket's queue.
 	Program *Program
 	Batch   int // fill refill burst; 64
+	// FillTarget bounds the frames the port keeps on its fill ring (and so
+	// away from every other port sharing the UMEM); RingSize/4 by default.
+	// The UMEM should hold the sum of the ports' targets and what is in
+	// flight.
+	FillTarget int
 }
 
 // NewPort opens the socket and registers it with the program.
@@ -93,7 +99,10 @@ func NewPort(arena *nbl.Arena, o PortOptions) (*Port, error) {
 		s.close()
 		return nil, err
 	}
-	p := &Port{name: o.Name, sock: s, prog: o.Program, tx: q,
+	if o.FillTarget <= 0 {
+		o.FillTarget = int(s.opts.RingSize / 4)
+	}
+	p := &Port{name: o.Name, sock: s, prog: o.Program, tx: q, fillTarget: int64(max(o.FillTarget, o.Batch)),
 		rxScratch: make([]*nbl.NBL, o.Batch), copyCache: arena.Frames().NewCache(16),
 		given:   make([]uint64, (arena.NumFrames()+63)/64),
 		pending: make([]txEntry, 256)}
@@ -123,7 +132,9 @@ func (p *Port) Receive(dst []*nbl.NBL, frames *nbl.Cache) int {
 		p.checkLink()
 	}
 	s := p.sock
-	if k := s.refill(frames, p.rxScratch); k > 0 {
+	if s.inFill.Load()+int64(len(p.rxScratch)) > p.fillTarget {
+		// enough frames with the kernel already
+	} else if k := s.refill(frames, p.rxScratch); k > 0 {
 		for _, l := range p.rxScratch[:k] {
 			i := l.Index()
 			p.given[i/64] |= 1 << (i % 64)
