@@ -206,7 +206,7 @@ func (r *afxdpRig) runSubject(o AFXDPOptions) (*Result, error) {
 		return nil, err
 	}
 	res.Plan = sw.Plan() + fmt.Sprintf(" gen:cpu%d", o.GenCPU)
-	err = r.drive(o, res, measure, func() dataplane.Stats { return sw.Stats() })
+	err = r.drive(o, res, measure, func() dataplane.Stats { return sw.Stats() }, sw.BusyNS)
 	if cerr := sw.Close(); err == nil {
 		err = cerr
 	}
@@ -217,7 +217,7 @@ func (r *afxdpRig) runSubject(o AFXDPOptions) (*Result, error) {
 
 // drive runs the generator for the duration and fills res from measure
 // (cumulative rx and delivered counts).
-func (r *afxdpRig) drive(o AFXDPOptions, res *Result, measure func() (uint64, uint64), stats func() dataplane.Stats) error {
+func (r *afxdpRig) drive(o AFXDPOptions, res *Result, measure func() (uint64, uint64), stats func() dataplane.Stats, busy func() uint64) error {
 	var sent atomic.Uint64
 	stop := make(chan struct{})
 	var genErr error
@@ -225,8 +225,12 @@ func (r *afxdpRig) drive(o AFXDPOptions, res *Result, measure func() (uint64, ui
 	wg.Add(1)
 	go func() { defer wg.Done(); genErr = r.generate(o.GenCPU, stop, &sent) }()
 	time.Sleep(200 * time.Millisecond) // warm up: rings filled, caches hot
-	_, out0 := measure()
+	rx0, out0 := measure()
 	sent0 := sent.Load()
+	var busy0 uint64
+	if busy != nil {
+		busy0 = busy()
+	}
 	start := time.Now()
 	tick := start
 	for time.Since(start) < o.Duration {
@@ -244,8 +248,11 @@ func (r *afxdpRig) drive(o AFXDPOptions, res *Result, measure func() (uint64, ui
 				Drops: st.TotalDrops, Absorbed: st.Absorbed, Reinj: st.Reinjected, Completions: st.Completions})
 		}
 	}
-	_, out1 := measure()
+	rx1, out1 := measure()
 	elapsed := time.Since(start)
+	if busy != nil && rx1 > rx0 {
+		res.BusyNSPerPacket = float64(busy()-busy0) / float64(rx1-rx0)
+	}
 	offered := sent.Load() - sent0
 	close(stop)
 	wg.Wait()
@@ -340,7 +347,7 @@ func (r *afxdpRig) runAsavie(o AFXDPOptions) (*Result, error) {
 		}
 		return rx.Load(), r.counter.Count()
 	}
-	err = r.drive(o, res, measure, func() dataplane.Stats { return dataplane.Stats{RX: rx.Load()} })
+	err = r.drive(o, res, measure, func() dataplane.Stats { return dataplane.Stats{RX: rx.Load()} }, nil)
 	close(stop)
 	<-done
 	return res, err

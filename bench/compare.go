@@ -43,6 +43,7 @@ type Report struct {
 	Baseline        *BaselineReport   `json:"baseline,omitempty"`
 	Ratio           float64           `json:"ratio,omitempty"`
 	AllocsPerPacket float64           `json:"allocs_per_packet"`
+	BusyNSPerPacket float64           `json:"busy_ns_per_packet"`
 	GCCycles        uint32            `json:"gc_cycles"`
 	Accounting      AccountingReport  `json:"accounting"`
 	Runs            []RunReport       `json:"runs"`
@@ -133,6 +134,7 @@ func alternate(rep *Report, runs int, baseline bool, baselineName string, run ru
 	var subj, base []float64
 	var subjLat, baseLat []LatencyNS
 	var last *Result
+	var subjResults []*Result
 	for i, isSubject := range order {
 		r, err := run(isSubject, i, len(order))
 		if err != nil {
@@ -149,6 +151,7 @@ func alternate(rep *Report, runs int, baseline bool, baselineName string, run ru
 		}
 		if isSubject {
 			subj, subjLat = append(subj, r.Mpps), append(subjLat, lat)
+			subjResults = append(subjResults, r)
 			last = r
 		} else {
 			base, baseLat = append(base, r.Mpps), append(baseLat, lat)
@@ -167,6 +170,11 @@ func alternate(rep *Report, runs int, baseline bool, baselineName string, run ru
 		rep.AllocsPerPacket = float64(last.Mallocs) / float64(last.Packets)
 	}
 	rep.GCCycles = last.GCCycles
+	var busy []float64
+	for _, r := range subjResults {
+		busy = append(busy, r.BusyNSPerPacket)
+	}
+	rep.BusyNSPerPacket = median(busy)
 	rep.Accounting = AccountingReport{FramesTotal: last.Accounting.FramesTotal,
 		FramesFreeAtEnd: last.Accounting.FramesFree, Leaked: last.Accounting.Leaked}
 	if baseline {

@@ -61,6 +61,9 @@ type Result struct {
 	GCCycles    uint32
 	Mallocs     uint64
 	Reordered   uint64
+	// BusyNSPerPacket is the switch's user-space time in rounds that moved
+	// packets, per packet delivered (0 where not measured).
+	BusyNSPerPacket float64
 }
 
 const (
@@ -154,6 +157,7 @@ func RunPipeline(o PipelineOptions) (*Result, error) {
 	}
 	got, bytes := sink.Received()
 	elapsed := time.Since(start)
+	busy := sw.BusyNS()
 	offered := gen.Sent()
 	runtime.ReadMemStats(&ms1)
 	stopErr := sw.Stop()
@@ -163,6 +167,9 @@ func RunPipeline(o PipelineOptions) (*Result, error) {
 		Gbps:    float64(bytes+24*got) * 8 / elapsed.Seconds() / 1e9, // + preamble, IFG and FCS on the wire
 		Latency: sink.Histogram(), Stats: sw.Stats(), GCCycles: ms1.NumGC - ms0.NumGC,
 		Mallocs: ms1.Mallocs - ms0.Mallocs, Reordered: sink.Reordered(),
+	}
+	if got > 0 {
+		r.BusyNSPerPacket = float64(busy) / float64(got)
 	}
 	cerr := sw.Close()
 	r.Accounting = sw.Accounting()

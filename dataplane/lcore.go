@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"runtime"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/wfpxdp/wfpxdp/ring/pin"
@@ -27,7 +28,13 @@ type lcore struct {
 	pin    bool
 	stages []namedStage
 	sleep  time.Duration
+	// busyNS estimates the time spent in rounds that moved packets, from
+	// one timed round in busySample: user-space cost, without the idle
+	// polling a busy-poll loop also burns.
+	busyNS atomic.Uint64
 }
+
+const busySample = 16
 
 // Run polls the stages until stop is closed. Poll loops drain before they
 // back off. An idle lcore checks stop every 256 empty rounds, yields its P
@@ -41,9 +48,19 @@ func (lc *lcore) Run(stop <-chan struct{}, started func()) {
 	}
 	idle := 0
 	for round := 0; ; round++ {
+		// One round in busySample is timed; a round that moved packets
+		// counts as busy time (scaled), an empty one as polling.
+		var t0 int64
+		timed := round%busySample == 0
+		if timed {
+			t0 = nowNS()
+		}
 		work := 0
 		for _, s := range lc.stages {
 			work += s.s.Poll()
+		}
+		if timed && work > 0 {
+			lc.busyNS.Add(uint64(nowNS()-t0) * busySample)
 		}
 		if round == 0 {
 			started() // the ports' fill rings are stocked now

@@ -190,6 +190,19 @@ func (sw *Switch) portDrained(p *Port, qi int) {
 	}
 }
 
+// BusyNS returns the estimated nanoseconds the lcores spent in rounds that
+// moved packets (user space, not idle polling), summed over lcores, since
+// Start. Divided by the packets moved it is the busy time per packet.
+func (sw *Switch) BusyNS() uint64 {
+	sw.mu.Lock()
+	defer sw.mu.Unlock()
+	var n uint64
+	for _, lc := range sw.lcores {
+		n += lc.busyNS.Load()
+	}
+	return n
+}
+
 // Accounting says where the frames are. Exact at quiescent points (after
 // Stop); a snapshot while running.
 type Accounting struct {

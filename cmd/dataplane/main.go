@@ -215,7 +215,8 @@ func printTable(w io.Writer, r *bench.Report) {
 		fmt.Fprintf(w, "baseline      %s: %.3f Mpps, p99 %d ns\n", b.Name, b.Mpps, b.Latency.P99)
 		fmt.Fprintf(w, "ratio         %.2fx\n", r.Ratio)
 	}
-	fmt.Fprintf(w, "allocs/pkt    %.6f   GC cycles %d\n", r.AllocsPerPacket, r.GCCycles)
+	fmt.Fprintf(w, "allocs/pkt    %.6f   GC cycles %d   busy %.1f ns/pkt (user space, rounds that moved packets)\n",
+		r.AllocsPerPacket, r.GCCycles, r.BusyNSPerPacket)
 	fmt.Fprintf(w, "accounting    %d frames, %d free at end, %d leaked\n", r.Accounting.FramesTotal, r.Accounting.FramesFreeAtEnd, r.Accounting.Leaked)
 }
 
