@@ -16,6 +16,7 @@ import (
 	"github.com/wfpxdp/wfpxdp/dataplane"
 	"github.com/wfpxdp/wfpxdp/dataplane/afxdp"
 	"github.com/wfpxdp/wfpxdp/inject"
+	"github.com/wfpxdp/wfpxdp/nbl"
 	"github.com/wfpxdp/wfpxdp/ring/pin"
 )
 
@@ -23,6 +24,7 @@ import (
 const (
 	ScenarioVSwitch = "afxdp-vswitch" // gen -> veth -> AF_XDP -> whole vSwitch path (absorb + reinject) -> AF_XDP -> veth -> counter
 	ScenarioRXDrop  = "afxdp-rxdrop"  // gen -> veth -> AF_XDP -> classify -> drop
+	ScenarioL2Fwd   = "afxdp-l2fwd"   // gen -> veth -> AF_XDP -> swap MACs -> AF_XDP -> veth -> counter, no switch
 )
 
 // ErrNeedRoot says the AF_XDP scenarios cannot run here, and why.
@@ -143,6 +145,9 @@ func macOf(hw net.HardwareAddr) dataplane.MAC {
 
 // subject is one run of the project's switch on the rig.
 func (r *afxdpRig) runSubject(o AFXDPOptions) (*Result, error) {
+	if o.Scenario == ScenarioL2Fwd {
+		return r.runL2Fwd(o)
+	}
 	const frames = 8192
 	region, err := afxdp.NewRegion(frames, 2048)
 	if err != nil {
@@ -292,7 +297,7 @@ func (r *afxdpRig) runAsavie(o AFXDPOptions) (*Result, error) {
 		return nil, fmt.Errorf("asavie: register: %w", err)
 	}
 	var outX *xdp.Socket
-	if o.Scenario == ScenarioVSwitch {
+	if o.Scenario != ScenarioRXDrop {
 		if outX, err = retryBusy(func() (*xdp.Socket, error) { return xdp.NewSocket(r.topo.Pairs[1].HostIndex, 0, opts) }); err != nil {
 			return nil, fmt.Errorf("asavie: socket: %w", err)
 		}
@@ -364,4 +369,112 @@ func retryBusy[T any](f func() (T, error)) (T, error) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// runL2Fwd is the project's AF_XDP layer without the switch: frames come
+// off one port's RX ring as NBLs, get their MACs swapped in place, go out
+// on the other port's TX ring (same UMEM, no copy), and come back through
+// its completion ring to the pool — one pinned loop.
+func (r *afxdpRig) runL2Fwd(o AFXDPOptions) (*Result, error) {
+	const frames = 8192
+	region, err := afxdp.NewRegion(frames, 2048)
+	if err != nil {
+		return nil, err
+	}
+	defer afxdp.FreeRegion(region)
+	arena, err := nbl.NewArena(nbl.Config{Frames: frames, FrameSize: 2048, Region: region})
+	if err != nil {
+		return nil, err
+	}
+	var progs []*afxdp.Program
+	defer func() {
+		for _, p := range progs {
+			p.Close()
+		}
+	}()
+	var ports []*afxdp.Port
+	for _, v := range r.topo.Pairs {
+		prog, err := afxdp.AttachProgram(v.HostIndex, 1, afxdp.AttachAuto)
+		if err != nil {
+			return nil, err
+		}
+		progs = append(progs, prog)
+		so := afxdp.SocketOptions{Ifindex: v.HostIndex, NeedWakeup: true}
+		if len(ports) > 0 {
+			so.Shared = ports[0].Socket()
+		}
+		p, err := retryBusy(func() (*afxdp.Port, error) {
+			return afxdp.NewPort(arena, afxdp.PortOptions{Name: v.Host, Program: prog, Socket: so})
+		})
+		if err != nil {
+			return nil, err
+		}
+		ports = append(ports, p)
+	}
+	in, out := ports[0], ports[1]
+	var rx atomic.Uint64
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	cpu := o.CPUs[len(o.CPUs)-1]
+	cache := arena.Frames().NewCache(256)
+	go func() {
+		defer close(done)
+		if unpin, err := pin.Thread(cpu); err == nil {
+			defer unpin()
+		}
+		batch := make([]*nbl.NBL, max(o.Batch, 32))
+		reap := make([]*nbl.NBL, 2*len(batch))
+		var n uint64
+		for i := 0; ; i++ {
+			if i&1023 == 0 {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				rx.Store(n)
+			}
+			if m := out.Reap(reap); m > 0 {
+				cache.Put(reap[:m])
+			}
+			k := in.Receive(batch, cache)
+			if k == 0 {
+				continue
+			}
+			n += uint64(k)
+			for _, l := range batch[:k] {
+				d := l.Data()
+				var tmp [6]byte
+				copy(tmp[:], d[0:6])
+				copy(d[0:6], d[6:12])
+				copy(d[6:12], tmp[:])
+			}
+			if sent := out.Transmit(batch[:k]); sent < k {
+				cache.Put(batch[sent:k]) // TX full: dropped
+			}
+		}
+	}()
+	res := &Result{Plan: fmt.Sprintf("l2fwd loop cpu%d gen:cpu%d", cpu, o.GenCPU)}
+	err = r.drive(o, res, func() (uint64, uint64) { return rx.Load(), r.counter.Count() },
+		func() dataplane.Stats { return dataplane.Stats{RX: rx.Load()} }, nil)
+	close(stop)
+	<-done
+	// drain: close both, reap until every frame is back
+	buf := make([]*nbl.NBL, 64)
+	for _, p := range ports {
+		p.Close(cache)
+	}
+	for _, p := range ports {
+		for p.Held() > 0 {
+			m := p.Reap(buf)
+			if m == 0 {
+				break
+			}
+			cache.Put(buf[:m])
+		}
+	}
+	cache.Flush()
+	res.Accounting = dataplane.Accounting{FramesTotal: frames, FramesFree: arena.Frames().Available()}
+	res.Accounting.Leaked = res.Accounting.FramesTotal - res.Accounting.FramesFree
+	return res, err
 }

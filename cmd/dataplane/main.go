@@ -42,6 +42,7 @@ scenarios:
   afxdp-vswitch  veth -> AF_XDP -> classify, absorb, reinject, forward -> AF_XDP -> veth
                  (default as root; builds and removes its own veth pairs and namespace)
   afxdp-rxdrop   veth -> AF_XDP -> classify -> drop
+  afxdp-l2fwd    veth -> AF_XDP -> swap MACs -> AF_XDP -> veth (the AF_XDP layer alone, no switch)
   pipeline-mem   the vSwitch pipeline over the in-memory port (default without root)`)
 }
 
@@ -62,7 +63,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 			fmt.Fprintf(stderr, "note: %v; running pipeline-mem over the in-memory port instead\n", err)
 			scenario = "pipeline-mem"
 		}
-	case "pipeline-mem", bench.ScenarioVSwitch, bench.ScenarioRXDrop:
+	case "pipeline-mem", bench.ScenarioVSwitch, bench.ScenarioRXDrop, bench.ScenarioL2Fwd:
 	default:
 		usage(stderr)
 		return fmt.Errorf("unknown scenario %q", scenario)
