@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -232,6 +233,9 @@ func (r *afxdpRig) drive(o AFXDPOptions, res *Result, measure func() (uint64, ui
 	time.Sleep(200 * time.Millisecond) // warm up: rings filled, caches hot
 	rx0, out0 := measure()
 	sent0 := sent.Load()
+	res.RSSStartKB = rssKB()
+	var ms0 runtime.MemStats
+	runtime.ReadMemStats(&ms0)
 	var busy0 uint64
 	if busy != nil {
 		busy0 = busy()
@@ -255,6 +259,10 @@ func (r *afxdpRig) drive(o AFXDPOptions, res *Result, measure func() (uint64, ui
 	}
 	rx1, out1 := measure()
 	elapsed := time.Since(start)
+	var ms1 runtime.MemStats
+	runtime.ReadMemStats(&ms1)
+	res.RSSEndKB, res.GCAfterWarmup, res.GCCycles = rssKB(), ms1.NumGC-ms0.NumGC, ms1.NumGC-ms0.NumGC
+	res.Mallocs = ms1.Mallocs - ms0.Mallocs
 	if busy != nil && rx1 > rx0 {
 		res.BusyNSPerPacket = float64(busy()-busy0) / float64(rx1-rx0)
 	}

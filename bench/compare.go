@@ -45,9 +45,14 @@ type Report struct {
 	AllocsPerPacket float64           `json:"allocs_per_packet"`
 	BusyNSPerPacket float64           `json:"busy_ns_per_packet"`
 	GCCycles        uint32            `json:"gc_cycles"`
-	Accounting      AccountingReport  `json:"accounting"`
-	Runs            []RunReport       `json:"runs"`
-	Machine         string            `json:"machine"`
+	GCAfterWarmup   uint32            `json:"gc_cycles_after_warmup"`
+	RSSKB           struct {
+		Start int64 `json:"start"`
+		End   int64 `json:"end"`
+	} `json:"rss_kb"`
+	Accounting AccountingReport `json:"accounting"`
+	Runs       []RunReport      `json:"runs"`
+	Machine    string           `json:"machine"`
 }
 
 // BaselineReport is the baseline's median.
@@ -170,6 +175,8 @@ func alternate(rep *Report, runs int, baseline bool, baselineName string, run ru
 		rep.AllocsPerPacket = float64(last.Mallocs) / float64(last.Packets)
 	}
 	rep.GCCycles = last.GCCycles
+	rep.GCAfterWarmup = last.GCAfterWarmup
+	rep.RSSKB.Start, rep.RSSKB.End = last.RSSStartKB, last.RSSEndKB
 	var busy []float64
 	for _, r := range subjResults {
 		busy = append(busy, r.BusyNSPerPacket)

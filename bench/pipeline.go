@@ -64,6 +64,10 @@ type Result struct {
 	// BusyNSPerPacket is the switch's user-space time in rounds that moved
 	// packets, per packet delivered (0 where not measured).
 	BusyNSPerPacket float64
+	// RSS of the process after warm-up and at the end, KiB.
+	RSSStartKB, RSSEndKB int64
+	// GC cycles after warm-up (the first second) to the end.
+	GCAfterWarmup uint32
 }
 
 const (
@@ -130,6 +134,9 @@ func RunPipeline(o PipelineOptions) (*Result, error) {
 	}
 	plan := sw.Plan()
 	lastTick := start
+	var rssStart int64
+	var gcWarm uint32
+	warmed := false
 	for {
 		time.Sleep(2 * time.Millisecond)
 		select {
@@ -147,6 +154,12 @@ func RunPipeline(o PipelineOptions) (*Result, error) {
 		}
 		if o.Packets == 0 && now.Sub(start) >= o.Duration {
 			break
+		}
+		if !warmed && now.Sub(start) >= time.Second {
+			warmed, rssStart = true, rssKB()
+			var ms runtime.MemStats
+			runtime.ReadMemStats(&ms)
+			gcWarm = ms.NumGC
 		}
 		if o.Progress != nil && now.Sub(lastTick) >= time.Second {
 			lastTick = now
@@ -170,6 +183,10 @@ func RunPipeline(o PipelineOptions) (*Result, error) {
 	}
 	if got > 0 {
 		r.BusyNSPerPacket = float64(busy) / float64(got)
+	}
+	r.RSSEndKB = rssKB()
+	if warmed {
+		r.RSSStartKB, r.GCAfterWarmup = rssStart, ms1.NumGC-gcWarm
 	}
 	cerr := sw.Close()
 	r.Accounting = sw.Accounting()

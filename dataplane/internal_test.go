@@ -278,3 +278,13 @@ func TestIncomingValues(t *testing.T) {
 	}
 	sw.running.Store(false)
 }
+
+// checkDrivers runs every 1024 completion polls, also when idle: it must
+// not allocate (it did: a taken address moved its error to the heap).
+func TestCheckDriversZeroAllocs(t *testing.T) {
+	sw, _, _, _ := newStaged(t, nil, nil)
+	if n := testing.AllocsPerRun(1000, sw.checkDrivers); n != 0 {
+		t.Fatalf("checkDrivers: %v allocs", n)
+	}
+	sw.running.Store(false)
+}

@@ -280,7 +280,8 @@ func (sw *Switch) checkDrivers() {
 				continue
 			}
 			if err := f.Err(); err != nil && p.state.CompareAndSwap(portAttached, portDraining) {
-				p.failure.Store(&err)
+				failure := err // a copy: taking err's address would heap-allocate it on every check
+				p.failure.Store(&failure)
 				sw.mu.Lock()
 				if sw.failed == nil {
 					sw.failed = map[uint32]error{}

@@ -216,8 +216,10 @@ func printTable(w io.Writer, r *bench.Report) {
 		fmt.Fprintf(w, "baseline      %s: %.3f Mpps, p99 %d ns\n", b.Name, b.Mpps, b.Latency.P99)
 		fmt.Fprintf(w, "ratio         %.2fx\n", r.Ratio)
 	}
-	fmt.Fprintf(w, "allocs/pkt    %.6f   GC cycles %d   busy %.1f ns/pkt (user space, rounds that moved packets)\n",
+	fmt.Fprintf(w, "allocs/pkt    %.6f   GC cycles %d   busy %.1f ns/pkt (rounds that moved packets, incl. their syscalls)\n",
 		r.AllocsPerPacket, r.GCCycles, r.BusyNSPerPacket)
+	fmt.Fprintf(w, "memory        RSS %d KiB after warm-up, %d KiB at the end; GC cycles after warm-up %d\n",
+		r.RSSKB.Start, r.RSSKB.End, r.GCAfterWarmup)
 	fmt.Fprintf(w, "accounting    %d frames, %d free at end, %d leaked\n", r.Accounting.FramesTotal, r.Accounting.FramesFreeAtEnd, r.Accounting.Leaked)
 }
 
