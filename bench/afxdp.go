@@ -121,7 +121,7 @@ func (r *afxdpRig) generate(cpu int, stop <-chan struct{}, sent *atomic.Uint64) 
 		if _, err := pin.Thread(cpu); err != nil {
 			return err
 		}
-		const chunk = 1 << 16
+		const chunk = 1 << 20 // few runs per second: the harness allocates a little per run
 		for {
 			select {
 			case <-stop:
@@ -242,12 +242,14 @@ func (r *afxdpRig) drive(o AFXDPOptions, res *Result, measure func() (uint64, ui
 	}
 	start := time.Now()
 	tick := start
+	ticker := time.NewTicker(50 * time.Millisecond)
+	defer ticker.Stop()
 	for time.Since(start) < o.Duration {
 		select {
 		case <-o.Stop:
 			o.Duration = 0
 			continue
-		case <-time.After(50 * time.Millisecond):
+		case <-ticker.C:
 		}
 		if o.Progress != nil && time.Since(tick) >= time.Second {
 			tick = time.Now()
