@@ -21,6 +21,12 @@ type egressStage struct {
 	// fastEgress: the egress layer permits everything (read per burst), so
 	// no incoming values are built
 	fastEgress bool
+	// pending holds, per destination slot, lists the port's TX path could
+	// not take yet, in order; while any is pending the stage takes nothing
+	// new, so the forward link fills and ingress stops receiving
+	// (backpressure to the ports instead of drops in the switch).
+	pending  [maxPorts][]*nbl.NBL
+	npending int
 }
 
 func newEgress(q *queue) *egressStage {
@@ -31,6 +37,7 @@ func newEgress(q *queue) *egressStage {
 		nodest: make([]*nbl.NBL, 0, b)}
 	for i := range s.tx {
 		s.tx[i] = make([]*nbl.NBL, 0, cap(s.copies))
+		s.pending[i] = make([]*nbl.NBL, 0, 2*cap(s.copies))
 	}
 	return s
 }
@@ -38,6 +45,12 @@ func newEgress(q *queue) *egressStage {
 // Poll runs one round of the egress stage.
 func (s *egressStage) Poll() int {
 	q, sw := s.q, s.q.sw
+	if s.npending > 0 {
+		sent := s.retryPending()
+		if s.npending > 0 {
+			return sent
+		}
+	}
 	n := q.fwd.DequeueBurst(s.batch)
 	if n == 0 {
 		return 0
@@ -147,13 +160,60 @@ func (s *egressStage) transmit(lists []*nbl.NBL) {
 			q.drop(batch, DropNoDestination, inject.StatusInvalidDeviceState) // G2
 			continue
 		}
-		n := p.queues[q.idx].Transmit(batch)
-		p.tx.add(n)
-		q.counters.tx.add(n)
-		if n < len(batch) {
-			p.txFull.add(len(batch) - n)
-			q.drop(batch[n:], DropTxFull, inject.StatusInsufficientResources)
-		}
+		s.send(p, slot, batch)
 	}
 	s.txUsed = s.txUsed[:0]
+}
+
+// send hands batch to port p's TX path behind whatever is pending for it;
+// what the port cannot take waits in pending (in order), and only what
+// does not fit there is dropped and counted.
+func (s *egressStage) send(p *Port, slot int, batch []*nbl.NBL) {
+	q := s.q
+	pend := s.pending[slot]
+	if len(pend) > 0 {
+		room := cap(pend) - len(pend)
+		if len(batch) > room {
+			p.txFull.add(len(batch) - room)
+			q.drop(batch[room:], DropTxFull, inject.StatusInsufficientResources)
+			batch = batch[:room]
+		}
+		s.pending[slot] = append(pend, batch...)
+		s.npending += len(batch)
+		return
+	}
+	n := p.queues[q.idx].Transmit(batch)
+	p.tx.add(n)
+	q.counters.tx.add(n)
+	if n < len(batch) {
+		s.pending[slot] = append(pend, batch[n:]...)
+		s.npending += len(batch) - n
+	}
+}
+
+// retryPending offers the pending lists to their ports again and returns
+// how many went out. Lists for a port that went away are dropped (G2).
+func (s *egressStage) retryPending() int {
+	q, sw := s.q, s.q.sw
+	sent := 0
+	for slot := range s.pending {
+		pend := s.pending[slot]
+		if len(pend) == 0 {
+			continue
+		}
+		p := sw.ports[slot].Load()
+		if p == nil || !p.attached() {
+			q.drop(pend, DropNoDestination, inject.StatusInvalidDeviceState)
+			s.npending -= len(pend)
+			s.pending[slot] = pend[:0]
+			continue
+		}
+		n := p.queues[q.idx].Transmit(pend)
+		p.tx.add(n)
+		q.counters.tx.add(n)
+		sent += n
+		s.npending -= n
+		s.pending[slot] = pend[:copy(pend, pend[n:])]
+	}
+	return sent
 }

@@ -35,6 +35,7 @@ type rigOpts struct {
 	ports     int // sinks: 1 or 2
 	callouts  []*dataplane.Callout
 	filters   []dataplane.Filter
+	sinkTXQ   int // sinks' TX queue size (memport default when 0)
 }
 
 func newRig(t *testing.T, o rigOpts) *rig {
@@ -68,7 +69,7 @@ func newRig(t *testing.T, o rigOpts) *rig {
 	}
 	for i := 0; i < o.ports; i++ {
 		id := uint32(2 + i)
-		p, _ := memport.New(memport.Config{Name: "sink", Latency: true})
+		p, _ := memport.New(memport.Config{Name: "sink", Latency: true, TXQueue: o.sinkTXQ})
 		if _, err := sw.AddPort(id, 1, []dataplane.MAC{macB, macC}[i], p); err != nil {
 			t.Fatal(err)
 		}

@@ -174,3 +174,19 @@ func TestEgressAbsorbReinjectedAtIngress(t *testing.T) {
 			r.received(2), st.Absorbed, st.Reinjected, st.Classified, n, n, n, 4*n)
 	}
 }
+
+// A TX path that takes fewer lists than the switch has for it holds them
+// and pushes back through the forward link to the ingress admission:
+// nothing is dropped inside the switch.
+func TestTXBackpressure(t *testing.T) {
+	for _, m := range modes {
+		t.Run(m.name, func(t *testing.T) {
+			const n = 30000
+			r := newRig(t, rigOpts{cfg: dataplane.Config{Mode: m.mode, Link: m.link}, limit: n, sinkTXQ: 8})
+			r.run(func() bool { return r.received(2) == n })
+			if st := r.sw.Stats(); r.received(2) != n || st.TotalDrops != 0 {
+				t.Fatalf("received %d of %d, drops %v", r.received(2), n, st.Drops)
+			}
+		})
+	}
+}

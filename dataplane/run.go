@@ -136,7 +136,7 @@ func (sw *Switch) quiesce() {
 
 // inFlight counts what is still in the queue's links and held lists.
 func (q *queue) inFlight() int {
-	n := q.fwd.Len() + q.inj.Len() + q.retireL.Len() + len(q.completion.held)
+	n := q.fwd.Len() + q.inj.Len() + q.retireL.Len() + len(q.completion.held) + q.egress.npending
 	for _, w := range q.workers {
 		for _, l := range w.absorbIn {
 			n += l.Len()
