@@ -313,48 +313,31 @@ func (r *afxdpRig) runAsavie(o AFXDPOptions) (*Result, error) {
 		}
 		defer outX.Close()
 	}
-	var rx atomic.Uint64
-	stop := make(chan struct{})
-	done := make(chan struct{})
 	cpu := o.CPUs[len(o.CPUs)-1]
-	go func() {
-		defer close(done)
-		if unpin, err := pin.Thread(cpu); err == nil {
-			defer unpin()
+	var rx atomic.Uint64
+	stop, done := pollLoop(cpu, &rx, func() int {
+		inX.Fill(inX.GetDescs(inX.NumFreeFillSlots()))
+		k := inX.NumReceived()
+		if k == 0 {
+			if outX != nil && outX.NumCompleted() > 0 {
+				outX.Complete(outX.NumCompleted())
+			}
+			return 0
 		}
-		var n uint64
-		for i := 0; ; i++ {
-			if i&1023 == 0 {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				rx.Store(n)
-			}
-			inX.Fill(inX.GetDescs(inX.NumFreeFillSlots()))
-			k := inX.NumReceived()
-			if k == 0 {
-				if outX != nil && outX.NumCompleted() > 0 {
-					outX.Complete(outX.NumCompleted())
-				}
-				continue
-			}
-			descs := inX.Receive(k)
-			n += uint64(len(descs))
-			if outX == nil {
-				continue
-			}
-			if c := outX.NumCompleted(); c > 0 {
-				outX.Complete(c)
-			}
-			tx := outX.GetDescs(min(len(descs), outX.NumFreeTxSlots()))
-			for j := range tx {
-				tx[j].Len = uint32(copy(outX.GetFrame(tx[j]), inX.GetFrame(descs[j])))
-			}
-			outX.Transmit(tx)
+		descs := inX.Receive(k)
+		if outX == nil {
+			return len(descs)
 		}
-	}()
+		if c := outX.NumCompleted(); c > 0 {
+			outX.Complete(c)
+		}
+		tx := outX.GetDescs(min(len(descs), outX.NumFreeTxSlots()))
+		for j := range tx {
+			tx[j].Len = uint32(copy(outX.GetFrame(tx[j]), inX.GetFrame(descs[j])))
+		}
+		outX.Transmit(tx)
+		return len(descs)
+	})
 	res := &Result{Plan: fmt.Sprintf("asavie/xdp loop cpu%d gen:cpu%d", cpu, o.GenCPU)}
 	measure := func() (uint64, uint64) {
 		if o.Scenario == ScenarioRXDrop {
@@ -422,48 +405,28 @@ func (r *afxdpRig) runL2Fwd(o AFXDPOptions) (*Result, error) {
 		ports = append(ports, p)
 	}
 	in, out := ports[0], ports[1]
-	var rx atomic.Uint64
-	stop := make(chan struct{})
-	done := make(chan struct{})
 	cpu := o.CPUs[len(o.CPUs)-1]
 	cache := arena.Frames().NewCache(256)
-	go func() {
-		defer close(done)
-		if unpin, err := pin.Thread(cpu); err == nil {
-			defer unpin()
+	batch := make([]*nbl.NBL, max(o.Batch, 32))
+	reap := make([]*nbl.NBL, 2*len(batch))
+	var rx atomic.Uint64
+	stop, done := pollLoop(cpu, &rx, func() int {
+		if m := out.Reap(reap); m > 0 {
+			cache.Put(reap[:m])
 		}
-		batch := make([]*nbl.NBL, max(o.Batch, 32))
-		reap := make([]*nbl.NBL, 2*len(batch))
-		var n uint64
-		for i := 0; ; i++ {
-			if i&1023 == 0 {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				rx.Store(n)
-			}
-			if m := out.Reap(reap); m > 0 {
-				cache.Put(reap[:m])
-			}
-			k := in.Receive(batch, cache)
-			if k == 0 {
-				continue
-			}
-			n += uint64(k)
-			for _, l := range batch[:k] {
-				d := l.Data()
-				var tmp [6]byte
-				copy(tmp[:], d[0:6])
-				copy(d[0:6], d[6:12])
-				copy(d[6:12], tmp[:])
-			}
-			if sent := out.Transmit(batch[:k]); sent < k {
-				cache.Put(batch[sent:k]) // TX full: dropped
-			}
+		k := in.Receive(batch, cache)
+		for _, l := range batch[:k] {
+			d := l.Data()
+			var tmp [6]byte
+			copy(tmp[:], d[0:6])
+			copy(d[0:6], d[6:12])
+			copy(d[6:12], tmp[:])
 		}
-	}()
+		if sent := out.Transmit(batch[:k]); sent < k {
+			cache.Put(batch[sent:k]) // TX full: dropped
+		}
+		return k
+	})
 	res := &Result{Plan: fmt.Sprintf("l2fwd loop cpu%d gen:cpu%d", cpu, o.GenCPU)}
 	err = r.drive(o, res, func() (uint64, uint64) { return rx.Load(), r.counter.Count() },
 		func() dataplane.Stats { return dataplane.Stats{RX: rx.Load()} }, nil)
@@ -487,4 +450,31 @@ func (r *afxdpRig) runL2Fwd(o AFXDPOptions) (*Result, error) {
 	res.Accounting = dataplane.Accounting{FramesTotal: frames, FramesFree: arena.Frames().Available()}
 	res.Accounting.Leaked = res.Accounting.FramesTotal - res.Accounting.FramesFree
 	return res, err
+}
+
+// pollLoop runs poll on a goroutine pinned to cpu until stop is closed,
+// publishing the packets it reports in rx every 1024 rounds; done is
+// closed when it has returned.
+func pollLoop(cpu int, rx *atomic.Uint64, poll func() int) (stop, done chan struct{}) {
+	stop, done = make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		if unpin, err := pin.Thread(cpu); err == nil {
+			defer unpin()
+		}
+		var n uint64
+		for i := 0; ; i++ {
+			if i&1023 == 0 {
+				select {
+				case <-stop:
+					rx.Store(n)
+					return
+				default:
+				}
+				rx.Store(n)
+			}
+			n += uint64(poll())
+		}
+	}()
+	return stop, done
 }

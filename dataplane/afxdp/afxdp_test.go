@@ -36,47 +36,41 @@ func skipUnlessPrivileged(t *testing.T) {
 
 func htons(v uint16) uint16 { return v<<8 | v>>8 }
 
-// packetSocket opens an AF_PACKET socket on ifname for testEtherType; call
-// inside the namespace.
-func packetSocket(ifname string) (int, int, error) {
-	ifc, err := net.InterfaceByName(ifname)
-	if err != nil {
-		return -1, 0, err
-	}
-	fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW, int(htons(testEtherType)))
-	if err != nil {
-		return -1, 0, err
-	}
-	if err := unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: htons(testEtherType), Ifindex: ifc.Index}); err != nil {
-		unix.Close(fd)
-		return -1, 0, err
-	}
-	return fd, ifc.Index, nil
+// send writes n testEtherType frames from src to dst out of ifname inside
+// the namespace (see sendPaced).
+func send(t *testing.T, topo *afxdp.Topology, ifname string, src, dst net.HardwareAddr, n int) {
+	sendPaced(t, topo, ifname, dst, n, func(i int, frame []byte) {
+		copy(frame[0:], dst)
+		copy(frame[6:], src)
+		binary.BigEndian.PutUint16(frame[12:], testEtherType)
+		binary.BigEndian.PutUint32(frame[14:], uint32(i))
+	})
 }
 
-// send writes n frames from src to dst out of ifname inside the namespace,
-// each carrying testEtherType (see sendFlows for IPv4 frames),
-// paced in bursts of 32 (~100k pps): a veth peer's backlog holds 1000
-// packets and drops the rest, which is the kernel's business, not ours.
-func send(t *testing.T, topo *afxdp.Topology, ifname string, src, dst net.HardwareAddr, n int) {
+// sendPaced writes n 64-byte frames, frame i built by build, to dst out of
+// ifname inside the namespace, paced in bursts of 32 (~100k pps): a veth
+// peer's backlog holds 1000 packets and drops the rest, which is the
+// kernel's business, not ours.
+func sendPaced(t *testing.T, topo *afxdp.Topology, ifname string, dst net.HardwareAddr, n int, build func(i int, frame []byte)) {
 	t.Helper()
 	err := topo.InNS(func() error {
-		fd, idx, err := packetSocket(ifname)
+		ifc, err := net.InterfaceByName(ifname)
+		if err != nil {
+			return err
+		}
+		fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW, 0)
 		if err != nil {
 			return err
 		}
 		defer unix.Close(fd)
 		frame := make([]byte, 64)
-		copy(frame[0:], dst)
-		copy(frame[6:], src)
-		binary.BigEndian.PutUint16(frame[12:], testEtherType)
-		sa := &unix.SockaddrLinklayer{Ifindex: idx, Halen: 6}
+		sa := &unix.SockaddrLinklayer{Ifindex: ifc.Index, Halen: 6}
 		copy(sa.Addr[:], dst)
 		for i := 0; i < n; i++ {
 			if i%32 == 31 {
 				time.Sleep(300 * time.Microsecond)
 			}
-			binary.BigEndian.PutUint32(frame[14:], uint32(i))
+			build(i, frame)
 			for {
 				err := unix.Sendto(fd, frame, 0, sa)
 				if err == nil {
@@ -98,11 +92,29 @@ func send(t *testing.T, topo *afxdp.Topology, ifname string, src, dst net.Hardwa
 // receiver counts testEtherType frames arriving on ifname in the namespace
 // until stop is closed; the count comes back on the returned channel.
 func receiver(t *testing.T, topo *afxdp.Topology, ifname string, stop <-chan struct{}) <-chan int {
+	return receiverFor(t, topo, ifname, testEtherType, func(b []byte) bool {
+		return len(b) >= 14 && binary.BigEndian.Uint16(b[12:]) == testEtherType
+	}, stop)
+}
+
+// receiverFor counts the frames of ether type proto on ifname for which
+// match holds.
+func receiverFor(t *testing.T, topo *afxdp.Topology, ifname string, proto uint16, match func([]byte) bool, stop <-chan struct{}) <-chan int {
 	t.Helper()
 	out := make(chan int, 1)
 	ready := make(chan error, 1)
 	go topo.InNS(func() error {
-		fd, _, err := packetSocket(ifname)
+		ifc, err := net.InterfaceByName(ifname)
+		if err != nil {
+			ready <- err
+			return err
+		}
+		fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW, int(htons(proto)))
+		if err == nil {
+			if err = unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: htons(proto), Ifindex: ifc.Index}); err != nil {
+				unix.Close(fd)
+			}
+		}
 		ready <- err
 		if err != nil {
 			return err
@@ -120,7 +132,7 @@ func receiver(t *testing.T, topo *afxdp.Topology, ifname string, stop <-chan str
 			default:
 			}
 			k, _, err := unix.Recvfrom(fd, buf, 0)
-			if err == nil && k >= 14 && binary.BigEndian.Uint16(buf[12:]) == testEtherType {
+			if err == nil && match(buf[:k]) {
 				n++
 			}
 		}
@@ -399,23 +411,12 @@ func TestFillRingStarvation(t *testing.T) {
 	}
 }
 
-// sendFlows writes n IPv4/UDP frames whose UDP source port varies, so the
+// sendFlows writes n IPv4 frames whose addresses and "ports" vary, so the
 // sending veth spreads them over its TX queues (and so over the peer's RX
 // queues); the receiver counts them by their IP protocol number 253
 // (reserved for experiments), which nothing else here sends.
 func sendFlows(t *testing.T, topo *afxdp.Topology, ifname string, src, dst net.HardwareAddr, n int) {
-	t.Helper()
-	err := topo.InNS(func() error {
-		ifc, err := net.InterfaceByName(ifname)
-		if err != nil {
-			return err
-		}
-		fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW, 0)
-		if err != nil {
-			return err
-		}
-		defer unix.Close(fd)
-		frame := make([]byte, 64)
+	sendPaced(t, topo, ifname, dst, n, func(i int, frame []byte) {
 		copy(frame[0:], dst)
 		copy(frame[6:], src)
 		binary.BigEndian.PutUint16(frame[12:], 0x0800)
@@ -423,30 +424,9 @@ func sendFlows(t *testing.T, topo *afxdp.Topology, ifname string, src, dst net.H
 		ip[0], ip[8], ip[9] = 0x45, 64, 253
 		binary.BigEndian.PutUint16(ip[2:], 50)
 		copy(ip[12:], []byte{10, 9, 0, 1, 10, 9, 0, 2})
-		sa := &unix.SockaddrLinklayer{Ifindex: ifc.Index, Halen: 6, Protocol: htons(0x0800)}
-		copy(sa.Addr[:], dst)
-		for i := 0; i < n; i++ {
-			if i%32 == 31 {
-				time.Sleep(300 * time.Microsecond)
-			}
-			binary.BigEndian.PutUint16(ip[20:], uint16(i)) // "source port": the flow
-			binary.BigEndian.PutUint16(ip[12:], uint16(i*7919))
-			for {
-				err := unix.Sendto(fd, frame, 0, sa)
-				if err == nil {
-					break
-				}
-				if !errors.Is(err, unix.ENOBUFS) && !errors.Is(err, unix.EAGAIN) {
-					return err
-				}
-				time.Sleep(50 * time.Microsecond)
-			}
-		}
-		return nil
+		binary.BigEndian.PutUint16(ip[12:], uint16(i*7919))
+		binary.BigEndian.PutUint16(ip[20:], uint16(i))
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
 }
 
 // Two queues per veth: one AF_XDP socket and one pipeline per queue, all
@@ -461,43 +441,7 @@ func TestMultiQueue(t *testing.T) {
 	defer topo.Close()
 	sw, ports, _ := vswitch(t, topo, dataplane.Config{NoPin: true, Queues: 2}, afxdp.SocketOptions{NeedWakeup: true})
 	stop := make(chan struct{})
-	got := make(chan int, 1)
-	ready := make(chan error, 1)
-	go topo.InNS(func() error {
-		ifc, err := net.InterfaceByName(topo.Pairs[1].Peer)
-		if err != nil {
-			ready <- err
-			return err
-		}
-		fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW, int(htons(0x0800)))
-		if err == nil {
-			err = unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: htons(0x0800), Ifindex: ifc.Index})
-		}
-		ready <- err
-		if err != nil {
-			return err
-		}
-		defer unix.Close(fd)
-		unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &unix.Timeval{Usec: 20000})
-		unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, 64<<20)
-		buf := make([]byte, 2048)
-		k := 0
-		for {
-			select {
-			case <-stop:
-				got <- k
-				return nil
-			default:
-			}
-			m, _, err := unix.Recvfrom(fd, buf, 0)
-			if err == nil && m >= 34 && buf[23] == 253 {
-				k++
-			}
-		}
-	})
-	if err := <-ready; err != nil {
-		t.Fatal(err)
-	}
+	got := receiverFor(t, topo, topo.Pairs[1].Peer, 0x0800, func(b []byte) bool { return len(b) >= 34 && b[23] == 253 }, stop)
 	if err := sw.Start(); err != nil {
 		t.Fatal(err)
 	}
