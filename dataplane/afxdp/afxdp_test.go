@@ -239,13 +239,7 @@ func TestForwardOverVeth(t *testing.T) {
 				t.Fatal(err)
 			}
 			send(t, topo, topo.Pairs[0].Peer, topo.Pairs[0].PeerMAC, topo.Pairs[1].PeerMAC, n)
-			deadline := time.Now().Add(10 * time.Second)
-			for sw.Stats().TX < n && time.Now().Before(deadline) {
-				time.Sleep(5 * time.Millisecond)
-			}
-			time.Sleep(100 * time.Millisecond)
-			close(stop)
-			received := <-got
+			received := settle(sw, n, stop, got)
 			xs, _ := ports[0].Socket().Stats()
 			if err := sw.Close(); err != nil {
 				t.Fatal(err)
@@ -446,13 +440,7 @@ func TestMultiQueue(t *testing.T) {
 		t.Fatal(err)
 	}
 	sendFlows(t, topo, topo.Pairs[0].Peer, topo.Pairs[0].PeerMAC, topo.Pairs[1].PeerMAC, n)
-	deadline := time.Now().Add(10 * time.Second)
-	for sw.Stats().TX < n && time.Now().Before(deadline) {
-		time.Sleep(5 * time.Millisecond)
-	}
-	time.Sleep(100 * time.Millisecond)
-	close(stop)
-	received := <-got
+	received := settle(sw, n, stop, got)
 	for _, p := range ports {
 		xs, _ := p.Socket().Stats()
 		t.Logf("%s: %+v", p.Name(), xs)
@@ -471,4 +459,16 @@ func TestMultiQueue(t *testing.T) {
 	if a := sw.Accounting(); a.Leaked != 0 || a.FramesFree != a.FramesTotal {
 		t.Fatalf("accounting %+v", a)
 	}
+}
+
+// settle waits (10 s at most) until the switch has sent n frames, gives the
+// far end 100 ms more, stops the receiver and returns its count.
+func settle(sw *dataplane.Switch, n uint64, stop chan struct{}, got <-chan int) int {
+	deadline := time.Now().Add(10 * time.Second)
+	for sw.Stats().TX < n && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	time.Sleep(100 * time.Millisecond)
+	close(stop)
+	return <-got
 }
