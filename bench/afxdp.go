@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/HdrHistogram/hdrhistogram-go"
 	"github.com/asavie/xdp"
 	"golang.org/x/sys/unix"
 
@@ -50,6 +51,9 @@ type AFXDPOptions struct {
 	CPUs      []int
 	Progress  func(Progress)
 	Stop      <-chan struct{}
+	// ProbeRate is the latency probes sent per second next to the load
+	// (afxdp-vswitch, afxdp-l2fwd); 0 sends none.
+	ProbeRate int
 }
 
 // afxdpRig is the topology, generator and far-end counter shared by the
@@ -60,7 +64,85 @@ type afxdpRig struct {
 	counter *afxdp.DropCounter
 	frame   []byte
 	peerIdx int // the generator's ifindex in the namespace
+
+	probeIdx, sinkIdx int // probe sender's and receiver's ifindex in the namespace
 }
+
+// probeEtherType marks latency probes: the far end's counter passes them
+// to an AF_PACKET receiver instead of dropping them.
+const probeEtherType = 0x88B5
+
+var probeEpoch = time.Now()
+
+// probe sends timestamped probe frames from the generator's veth, paced at
+// about rate per second, until stop is closed. A probe crosses the same
+// path as the load (veth, XDP, AF_XDP, the switch, AF_XDP, veth) and ends
+// in the far end's kernel stack.
+func (r *afxdpRig) probe(rate int, stop <-chan struct{}) error {
+	return r.topo.InNS(func() error {
+		fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW, 0)
+		if err != nil {
+			return err
+		}
+		defer unix.Close(fd)
+		dst := r.topo.Pairs[1].PeerMAC
+		f := make([]byte, 64)
+		copy(f, dst)
+		copy(f[6:], r.topo.Pairs[0].PeerMAC)
+		binary.BigEndian.PutUint16(f[12:], probeEtherType)
+		sa := &unix.SockaddrLinklayer{Ifindex: r.probeIdx, Halen: 6}
+		copy(sa.Addr[:], dst)
+		tick := time.NewTicker(time.Millisecond)
+		defer tick.Stop()
+		per := max(rate/1000, 1)
+		for {
+			select {
+			case <-stop:
+				return nil
+			case <-tick.C:
+			}
+			for i := 0; i < per; i++ {
+				binary.BigEndian.PutUint64(f[14:], uint64(time.Since(probeEpoch)))
+				unix.Sendto(fd, f, unix.MSG_DONTWAIT, sa) // a probe the kernel drops is a lost probe
+			}
+		}
+	})
+}
+
+// receiveProbes records (now - sent) of each probe arriving at the far end
+// into h until stop is closed.
+func (r *afxdpRig) receiveProbes(h *hdrhistogram.Histogram, stop <-chan struct{}, ready chan<- error) error {
+	return r.topo.InNS(func() error {
+		fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW, int(htons(probeEtherType)))
+		if err == nil {
+			err = unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: htons(probeEtherType), Ifindex: r.sinkIdx})
+		}
+		ready <- err
+		if err != nil {
+			return err
+		}
+		defer unix.Close(fd)
+		unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &unix.Timeval{Usec: 20000})
+		buf := make([]byte, 2048)
+		for {
+			select {
+			case <-stop:
+				return nil
+			default:
+			}
+			n, _, err := unix.Recvfrom(fd, buf, 0)
+			if err != nil || n < 22 || binary.BigEndian.Uint16(buf[12:]) != probeEtherType {
+				continue
+			}
+			sent := int64(binary.BigEndian.Uint64(buf[14:]))
+			if d := int64(time.Since(probeEpoch)) - sent; d >= 0 {
+				h.RecordValue(d)
+			}
+		}
+	})
+}
+
+func htons(v uint16) uint16 { return v<<8 | v>>8 }
 
 func newAFXDPRig(frameSize int) (*afxdpRig, error) {
 	if err := CanRunAFXDP(); err != nil {
@@ -85,7 +167,8 @@ func newAFXDPRig(frameSize int) (*afxdpRig, error) {
 		if err != nil {
 			return err
 		}
-		r.counter, err = afxdp.AttachDropCounter(i1.Index)
+		r.probeIdx, r.sinkIdx = i0.Index, i1.Index
+		r.counter, err = afxdp.AttachDropCounter(i1.Index, probeEtherType)
 		return err
 	})
 	if err != nil {
@@ -231,6 +314,29 @@ func (r *afxdpRig) drive(o AFXDPOptions, res *Result, measure func() (uint64, ui
 	wg.Add(1)
 	go func() { defer wg.Done(); genErr = r.generate(o.GenCPU, stop, &sent) }()
 	time.Sleep(200 * time.Millisecond) // warm up: rings filled, caches hot
+	if o.Scenario != ScenarioRXDrop && o.ProbeRate > 0 {
+		// latency probes alongside the load, on the same path
+		h := hdrhistogram.New(1, int64(10*time.Second), 3)
+		pstop := make(chan struct{})
+		ready := make(chan error, 1)
+		var pwg sync.WaitGroup
+		pwg.Add(2)
+		go func() { defer pwg.Done(); r.receiveProbes(h, pstop, ready) }()
+		if err := <-ready; err != nil {
+			close(pstop)
+			pwg.Done()
+			pwg.Wait()
+			close(stop)
+			wg.Wait()
+			return fmt.Errorf("probe receiver: %w", err)
+		}
+		go func() { defer pwg.Done(); r.probe(o.ProbeRate, pstop) }()
+		defer func() {
+			close(pstop)
+			pwg.Wait()
+			res.Latency = h
+		}()
+	}
 	rx0, out0 := measure()
 	sent0 := sent.Load()
 	res.RSSStartKB = rssKB()

@@ -84,6 +84,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 		jsonOut   = fs.Bool("json", false, "print one JSON object instead of the table")
 		hgrm      = fs.String("hgrm", "", "write the latency distribution (HdrHistogram text format) to this file")
 		cpuprof   = fs.String("cpuprofile", "", "write a Go CPU profile of the whole command to this file")
+		probes    = fs.Int("probe-rate", 10000, "afxdp-vswitch/l2fwd: timestamped latency probes per second sent alongside the load (0: none)")
 	)
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -162,7 +163,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	var err error
 	if afx {
 		ao := bench.AFXDPOptions{Scenario: scenario, Mode: o.Mode, Batch: o.Batch, FrameSize: o.FrameSize,
-			Duration: o.Duration, CPUs: o.CPUs, Stop: o.Stop}
+			Duration: o.Duration, CPUs: o.CPUs, Stop: o.Stop, ProbeRate: *probes}
 		if len(ao.CPUs) > 0 {
 			ao.GenCPU = ao.CPUs[0]
 		}

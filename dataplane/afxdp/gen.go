@@ -63,17 +63,34 @@ type DropCounter struct {
 }
 
 // AttachDropCounter attaches a counting XDP_DROP program to ifindex (of the
-// calling thread's namespace).
-func AttachDropCounter(ifindex int) (*DropCounter, error) {
+// calling thread's namespace). Frames of ether type pass (if non-zero) are
+// counted and passed to the kernel stack instead, for latency probes.
+func AttachDropCounter(ifindex int, pass uint16) (*DropCounter, error) {
 	m, err := ebpf.NewMap(&ebpf.MapSpec{Name: "wfpxdp_cnt", Type: ebpf.PerCPUArray, KeySize: 4, ValueSize: 8, MaxEntries: 1})
 	if err != nil {
 		return nil, permErr("create counter map", err)
 	}
-	prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{Name: "wfpxdp_count", Type: ebpf.XDP, License: "Dual MIT/GPL",
-		Instructions: append(countInsns(m.FD(), "drop"),
-			asm.Mov.Imm(asm.R0, 1).WithSymbol("drop"), // XDP_DROP
-			asm.Return(),
-		)})
+	// r6 = XDP_DROP, or XDP_PASS for the pass ether type (read after the
+	// bounds check the verifier wants); count; return r6. r6 survives the
+	// helper call.
+	insns := asm.Instructions{asm.Mov.Imm(asm.R6, 1)} // XDP_DROP
+	if pass != 0 {
+		insns = append(insns,
+			asm.LoadMem(asm.R2, asm.R1, 0, asm.Word), // data
+			asm.LoadMem(asm.R3, asm.R1, 4, asm.Word), // data_end
+			asm.Mov.Reg(asm.R4, asm.R2),
+			asm.Add.Imm(asm.R4, 14),
+			asm.JGT.Reg(asm.R4, asm.R3, "count"),
+			asm.LoadMem(asm.R5, asm.R2, 12, asm.Half),
+			asm.JNE.Imm(asm.R5, int32(pass>>8|pass<<8), "count"), // the loaded half is in network byte order
+			asm.Mov.Imm(asm.R6, 2),                               // XDP_PASS
+		)
+	}
+	count := countInsns(m.FD(), "done")
+	count[0] = count[0].WithSymbol("count")
+	insns = append(insns, count...)
+	insns = append(insns, asm.Mov.Reg(asm.R0, asm.R6).WithSymbol("done"), asm.Return())
+	prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{Name: "wfpxdp_count", Type: ebpf.XDP, License: "Dual MIT/GPL", Instructions: insns})
 	if err != nil {
 		m.Close()
 		return nil, permErr("load counter program", err)
