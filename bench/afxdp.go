@@ -90,8 +90,11 @@ func (r *afxdpRig) probe(rate int, stop <-chan struct{}) error {
 		copy(f, dst)
 		copy(f[6:], r.topo.Pairs[0].PeerMAC)
 		binary.BigEndian.PutUint16(f[12:], probeEtherType)
-		sa := &unix.SockaddrLinklayer{Ifindex: r.probeIdx, Halen: 6}
-		copy(sa.Addr[:], dst)
+		// bound to the interface, so write(2) sends without a per-call
+		// address (sendto's would allocate)
+		if err := unix.Bind(fd, &unix.SockaddrLinklayer{Ifindex: r.probeIdx}); err != nil {
+			return err
+		}
 		tick := time.NewTicker(time.Millisecond)
 		defer tick.Stop()
 		per := max(rate/1000, 1)
@@ -103,7 +106,7 @@ func (r *afxdpRig) probe(rate int, stop <-chan struct{}) error {
 			}
 			for i := 0; i < per; i++ {
 				binary.BigEndian.PutUint64(f[14:], uint64(time.Since(probeEpoch)))
-				unix.Sendto(fd, f, unix.MSG_DONTWAIT, sa) // a probe the kernel drops is a lost probe
+				unix.Write(fd, f) // a probe the kernel drops is a lost probe
 			}
 		}
 	})
@@ -130,7 +133,7 @@ func (r *afxdpRig) receiveProbes(h *hdrhistogram.Histogram, stop <-chan struct{}
 				return nil
 			default:
 			}
-			n, _, err := unix.Recvfrom(fd, buf, 0)
+			n, err := unix.Read(fd, buf) // read(2): no source address to allocate
 			if err != nil || n < 22 || binary.BigEndian.Uint16(buf[12:]) != probeEtherType {
 				continue
 			}

@@ -118,4 +118,7 @@ func TestBenchAFXDPDefault(t *testing.T) {
 	if m["scenario"] != "afxdp-vswitch" || num(t, m, "packets") <= 0 || num(t, m, "accounting", "leaked") != 0 {
 		t.Fatalf("%v", m)
 	}
+	if num(t, m, "latency_ns", "p50") <= 0 {
+		t.Fatalf("no latency measured over AF_XDP: %v", m["latency_ns"])
+	}
 }
