@@ -2,7 +2,9 @@ package bench
 
 import (
 	"errors"
+
 	"fmt"
+	"github.com/HdrHistogram/hdrhistogram-go"
 	"io"
 	"os"
 	"sort"
@@ -123,7 +125,7 @@ type runner func(subject bool, i, of int) (*Result, error)
 
 // alternate runs subject and baseline runs times each, A B, B A, A B ...
 // so that drift cancels, and fills rep with the medians.
-func alternate(rep *Report, runs int, baseline bool, baselineName string, run runner, hgrm io.Writer) error {
+func alternate(rep *Report, runs int, baseline bool, baselineName string, run runner, hgrm io.Writer, plotPath string) error {
 	runs = max(runs, 1)
 	var order []bool // true = subject
 	for i := 0; i < runs; i++ {
@@ -138,7 +140,7 @@ func alternate(rep *Report, runs int, baseline bool, baselineName string, run ru
 	}
 	var subj, base []float64
 	var subjLat, baseLat []LatencyNS
-	var last *Result
+	var last, lastBase *Result
 	var subjResults []*Result
 	for i, isSubject := range order {
 		r, err := run(isSubject, i, len(order))
@@ -160,6 +162,7 @@ func alternate(rep *Report, runs int, baseline bool, baselineName string, run ru
 			last = r
 		} else {
 			base, baseLat = append(base, r.Mpps), append(baseLat, lat)
+			lastBase = r
 		}
 	}
 	rep.Mpps = median(subj)
@@ -190,6 +193,16 @@ func alternate(rep *Report, runs int, baseline bool, baselineName string, run ru
 			rep.Ratio = rep.Mpps / rep.Baseline.Mpps
 		}
 	}
+	if plotPath != "" {
+		curves := map[string]*hdrhistogram.Histogram{"wfpxdp (" + rep.Link + ")": last.Latency}
+		if lastBase != nil {
+			curves[baselineName] = lastBase.Latency
+		}
+		title := fmt.Sprintf("%s %s, %d-byte frames, offered %.2f Mpps", rep.Scenario, rep.Path, rep.FrameSize, rep.OfferedMpps)
+		if err := PlotLatency(plotPath, title, curves); err != nil {
+			return err
+		}
+	}
 	if hgrm != nil && last.Latency != nil {
 		if _, err := last.Latency.PercentilesPrint(hgrm, 5, 1000); err != nil { // values in µs
 			return fmt.Errorf("write hgrm: %w", err)
@@ -215,7 +228,7 @@ func progressPrinter(w io.Writer, i, of int, name string) func(Progress) {
 // alternated, and reports medians. Progress lines go to progress (nil:
 // none); hgrm, if not nil, receives the subject's last latency
 // distribution in HdrHistogram's percentile text format.
-func ComparePipeline(o PipelineOptions, runs int, baseline bool, progress io.Writer, hgrm io.Writer) (*Report, error) {
+func ComparePipeline(o PipelineOptions, runs int, baseline bool, progress io.Writer, hgrm io.Writer, plotPath string) (*Report, error) {
 	rep := &Report{Scenario: "pipeline-mem", Path: string(o.Path), Mode: o.Mode.String(), Link: o.Link.String(),
 		FrameSize: max(o.FrameSize, 64), Machine: machine()}
 	err := alternate(rep, runs, baseline, "chan", func(subject bool, i, of int) (*Result, error) {
@@ -226,7 +239,7 @@ func ComparePipeline(o PipelineOptions, runs int, baseline bool, progress io.Wri
 		ro.Progress = progressPrinter(progress, i, of, ro.Link.String())
 		r, err := RunPipeline(ro)
 		return r, err
-	}, hgrm)
+	}, hgrm, plotPath)
 	return rep, err
 }
 
@@ -237,7 +250,7 @@ func ComparePipeline(o PipelineOptions, runs int, baseline bool, progress io.Wri
 // Every run gets fresh veth pairs and namespace: asavie/xdp v0.3.3's
 // Socket.Close leaves its rings mapped, so the kernel never releases its
 // socket and that interface queue stays busy for the life of the process.
-func CompareAFXDP(o AFXDPOptions, runs int, baseline bool, progress io.Writer) (*Report, error) {
+func CompareAFXDP(o AFXDPOptions, runs int, baseline bool, progress io.Writer, hgrm io.Writer, plotPath string) (*Report, error) {
 	if err := CanRunAFXDP(); err != nil {
 		return nil, err
 	}
@@ -265,7 +278,7 @@ func CompareAFXDP(o AFXDPOptions, runs int, baseline bool, progress io.Writer) (
 			return rig.runSubject(ro)
 		}
 		return rig.runAsavie(ro)
-	}, nil)
+	}, hgrm, plotPath)
 	return rep, err
 }
 

@@ -83,6 +83,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 		filters   = fs.Int("filters", 100, "extra non-matching filters installed (shows the filter index at work)")
 		jsonOut   = fs.Bool("json", false, "print one JSON object instead of the table")
 		hgrm      = fs.String("hgrm", "", "write the latency distribution (HdrHistogram text format) to this file")
+		plotFile  = fs.String("plot", "", "draw the latency percentile curves (subject and baseline) to this PNG file")
 		cpuprof   = fs.String("cpuprofile", "", "write a Go CPU profile of the whole command to this file")
 		probes    = fs.Int("probe-rate", 10000, "afxdp-vswitch/l2fwd: timestamped latency probes per second sent alongside the load (0: none)")
 	)
@@ -171,13 +172,13 @@ func run(args []string, stdout, stderr io.Writer) error {
 			fmt.Fprintf(stderr, "%s: mode %s, %d-byte frames, %v per run, own veth pairs + namespace (removed at the end)\n",
 				scenario, o.Mode, *frameSize, *duration)
 		}
-		rep, err = bench.CompareAFXDP(ao, *runs, withBaseline, progress)
+		rep, err = bench.CompareAFXDP(ao, *runs, withBaseline, progress, hw, *plotFile)
 	} else {
 		if !*jsonOut {
 			fmt.Fprintf(stderr, "pipeline-mem: path %s, mode %s, %d-byte frames, %v per run, in-memory port (no privileges needed)\n",
 				o.Path, o.Mode, *frameSize, *duration)
 		}
-		rep, err = bench.ComparePipeline(o, *runs, withBaseline, progress, hw)
+		rep, err = bench.ComparePipeline(o, *runs, withBaseline, progress, hw, *plotFile)
 	}
 	if hf != nil {
 		if cerr := hf.Close(); err == nil && cerr != nil {

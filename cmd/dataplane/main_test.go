@@ -86,6 +86,21 @@ func TestBenchHgrm(t *testing.T) {
 	}
 }
 
+// --plot draws the latency curves of subject and baseline into a PNG.
+func TestBenchPlot(t *testing.T) {
+	path := t.TempDir() + "/lat.png"
+	if _, _, err := runCLI(t, "bench", "pipeline-mem", "--duration", "200ms", "--rate", "500000", "--baseline", "chan", "--plot", path); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(b) < 1000 || string(b[1:4]) != "PNG" {
+		t.Fatalf("not a PNG (%d bytes)", len(b))
+	}
+}
+
 // Bad input: one clear error each, nothing run.
 func TestBenchBadInput(t *testing.T) {
 	for _, args := range [][]string{
