@@ -68,6 +68,9 @@ type Result struct {
 	RSSStartKB, RSSEndKB int64
 	// GC cycles after warm-up (the first second) to the end.
 	GCAfterWarmup uint32
+	// Lost is what the generator sent that neither reached the sink nor was
+	// counted as dropped or discarded, after the switch drained.
+	Lost uint64
 }
 
 const (
@@ -174,6 +177,13 @@ func RunPipeline(o PipelineOptions) (*Result, error) {
 	offered := gen.Sent()
 	runtime.ReadMemStats(&ms1)
 	stopErr := sw.Stop()
+	// Lost: neither delivered nor counted as dropped or discarded (R7:
+	// what the callout still held at the stop is discarded, not lost).
+	var lost uint64
+	fst := sw.Stats()
+	if final, _ := sink.Received(); gen.Sent() > final+fst.TotalDrops+fst.Discarded {
+		lost = gen.Sent() - final - fst.TotalDrops - fst.Discarded
+	}
 	r := &Result{
 		Options: o, Plan: plan, Packets: got, Offered: offered, Elapsed: elapsed,
 		Mpps: float64(got) / elapsed.Seconds() / 1e6, OfferedMpps: float64(offered) / elapsed.Seconds() / 1e6,
@@ -185,6 +195,7 @@ func RunPipeline(o PipelineOptions) (*Result, error) {
 		r.BusyNSPerPacket = float64(busy) / float64(got)
 	}
 	r.RSSEndKB = rssKB()
+	r.Lost = lost
 	if warmed {
 		r.RSSStartKB, r.GCAfterWarmup = rssStart, ms1.NumGC-gcWarm
 	}

@@ -43,7 +43,8 @@ scenarios:
                  (default as root; builds and removes its own veth pairs and namespace)
   afxdp-rxdrop   veth -> AF_XDP -> classify -> drop
   afxdp-l2fwd    veth -> AF_XDP -> swap MACs -> AF_XDP -> veth (the AF_XDP layer alone, no switch)
-  pipeline-mem   the vSwitch pipeline over the in-memory port (default without root)`)
+  pipeline-mem   the vSwitch pipeline over the in-memory port (default without root)
+  latency        pipeline-mem's maximum, then its latency at 10%, 50% and 90% of it`)
 }
 
 func run(args []string, stdout, stderr io.Writer) error {
@@ -63,7 +64,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 			fmt.Fprintf(stderr, "note: %v; running pipeline-mem over the in-memory port instead\n", err)
 			scenario = "pipeline-mem"
 		}
-	case "pipeline-mem", bench.ScenarioVSwitch, bench.ScenarioRXDrop, bench.ScenarioL2Fwd:
+	case "pipeline-mem", "latency", bench.ScenarioVSwitch, bench.ScenarioRXDrop, bench.ScenarioL2Fwd:
 	default:
 		usage(stderr)
 		return fmt.Errorf("unknown scenario %q", scenario)
@@ -123,7 +124,33 @@ func run(args []string, stdout, stderr io.Writer) error {
 	if *duration <= 0 {
 		return fmt.Errorf("--duration %v: want > 0", *duration)
 	}
-	afx := scenario != "pipeline-mem"
+	afx := scenario != "pipeline-mem" && scenario != "latency"
+	if scenario == "latency" {
+		if *duration == 10*time.Second {
+			*duration = 3 * time.Second // per step
+		}
+		o.Duration = *duration
+		var progress io.Writer = stderr
+		if *jsonOut {
+			progress = nil
+		}
+		rep, err := bench.LatencySweep(o, []float64{0.1, 0.5, 0.9}, progress, *plotFile)
+		if rep != nil && *jsonOut {
+			enc := json.NewEncoder(stdout)
+			enc.SetIndent("", "  ")
+			if jerr := enc.Encode(rep); jerr != nil {
+				return jerr
+			}
+		} else if rep != nil {
+			fmt.Fprintf(stdout, "\nlatency sweep (%s, %s, %d-byte frames): maximum %.3f Mpps\n", rep.Path, rep.Mode, rep.FrameSize, rep.MaxMpps)
+			fmt.Fprintf(stdout, "%6s %10s %10s %8s %10s %10s %10s %10s %6s\n", "load", "offered", "delivered", "lost", "p50 ns", "p99 ns", "p99.9 ns", "max ns", "leaked")
+			for _, st := range rep.Steps {
+				l := st.Latency
+				fmt.Fprintf(stdout, "%5.0f%% %10.3f %10.3f %8d %10d %10d %10d %10d %6d\n", 100*st.Fraction, st.OfferedMpps, st.Mpps, st.Lost, l.P50, l.P99, l.P999, l.Max, st.Leaked)
+			}
+		}
+		return err
+	}
 	var withBaseline bool
 	switch {
 	case *baseline == "none" || *baseline == "":

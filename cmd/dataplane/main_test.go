@@ -101,6 +101,38 @@ func TestBenchPlot(t *testing.T) {
 	}
 }
 
+// The latency scenario measures the maximum, then three load steps, each
+// with latency and no loss or leak.
+func TestBenchLatencySweep(t *testing.T) {
+	var out, errb bytes.Buffer
+	if err := run([]string{"bench", "latency", "--duration", "300ms", "--json"}, &out, &errb); err != nil {
+		t.Fatal(err)
+	}
+	var rep struct {
+		MaxMpps float64 `json:"max_mpps"`
+		Steps   []struct {
+			Fraction float64 `json:"fraction"`
+			Mpps     float64 `json:"mpps"`
+			Lost     uint64  `json:"lost"`
+			Leaked   int     `json:"leaked"`
+			Latency  struct {
+				P50, P99 int64
+			} `json:"latency_ns"`
+		} `json:"steps"`
+	}
+	if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
+		t.Fatalf("%v\n%s", err, out.String())
+	}
+	if rep.MaxMpps <= 0 || len(rep.Steps) != 3 {
+		t.Fatalf("%+v", rep)
+	}
+	for _, st := range rep.Steps {
+		if st.Mpps <= 0 || st.Latency.P50 <= 0 || st.Leaked != 0 || st.Lost != 0 {
+			t.Errorf("step %+v", st)
+		}
+	}
+}
+
 // Bad input: one clear error each, nothing run.
 func TestBenchBadInput(t *testing.T) {
 	for _, args := range [][]string{
