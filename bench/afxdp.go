@@ -246,30 +246,13 @@ func (r *afxdpRig) runSubject(o AFXDPOptions) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	var progs []*afxdp.Program
-	defer func() {
-		for _, p := range progs {
-			p.Close()
-		}
-	}()
-	var first *afxdp.Socket
-	for i, v := range r.topo.Pairs {
-		prog, err := afxdp.AttachProgram(v.HostIndex, 1, afxdp.AttachAuto)
-		if err != nil {
-			return nil, err
-		}
-		progs = append(progs, prog)
-		p, err := retryBusy(func() (*afxdp.Port, error) {
-			return afxdp.NewPort(sw.Arena(), afxdp.PortOptions{Name: v.Host, Program: prog,
-				Socket: afxdp.SocketOptions{Ifindex: v.HostIndex, NeedWakeup: true, Shared: first, RingSize: 2048}})
-		})
-		if err != nil {
-			return nil, err
-		}
-		if first == nil {
-			first = p.Socket()
-		}
-		if _, err := sw.AddPort(uint32(i+1), 0, macOf(v.PeerMAC), p); err != nil {
+	ports, closeProgs, err := r.openPorts(sw.Arena())
+	defer closeProgs()
+	if err != nil {
+		return nil, err
+	}
+	for i, p := range ports {
+		if _, err := sw.AddPort(uint32(i+1), 0, macOf(r.topo.Pairs[i].PeerMAC), p); err != nil {
 			return nil, err
 		}
 	}
@@ -488,30 +471,10 @@ func (r *afxdpRig) runL2Fwd(o AFXDPOptions) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	var progs []*afxdp.Program
-	defer func() {
-		for _, p := range progs {
-			p.Close()
-		}
-	}()
-	var ports []*afxdp.Port
-	for _, v := range r.topo.Pairs {
-		prog, err := afxdp.AttachProgram(v.HostIndex, 1, afxdp.AttachAuto)
-		if err != nil {
-			return nil, err
-		}
-		progs = append(progs, prog)
-		so := afxdp.SocketOptions{Ifindex: v.HostIndex, NeedWakeup: true}
-		if len(ports) > 0 {
-			so.Shared = ports[0].Socket()
-		}
-		p, err := retryBusy(func() (*afxdp.Port, error) {
-			return afxdp.NewPort(arena, afxdp.PortOptions{Name: v.Host, Program: prog, Socket: so})
-		})
-		if err != nil {
-			return nil, err
-		}
-		ports = append(ports, p)
+	ports, closeProgs, err := r.openPorts(arena)
+	defer closeProgs()
+	if err != nil {
+		return nil, err
 	}
 	in, out := ports[0], ports[1]
 	cpu := o.CPUs[len(o.CPUs)-1]
@@ -586,4 +549,35 @@ func pollLoop(cpu int, rx *atomic.Uint64, poll func() int) (stop, done chan stru
 		}
 	}()
 	return stop, done
+}
+
+// openPorts attaches the redirect program to each host end and opens one
+// AF_XDP port on it over arena's region, every port after the first
+// sharing the first one's UMEM. closeProgs detaches the programs.
+func (r *afxdpRig) openPorts(arena *nbl.Arena) (ports []*afxdp.Port, closeProgs func(), err error) {
+	var progs []*afxdp.Program
+	closeProgs = func() {
+		for _, p := range progs {
+			p.Close()
+		}
+	}
+	for _, v := range r.topo.Pairs {
+		prog, err := afxdp.AttachProgram(v.HostIndex, 1, afxdp.AttachAuto)
+		if err != nil {
+			return ports, closeProgs, err
+		}
+		progs = append(progs, prog)
+		so := afxdp.SocketOptions{Ifindex: v.HostIndex, NeedWakeup: true}
+		if len(ports) > 0 {
+			so.Shared = ports[0].Socket()
+		}
+		p, err := retryBusy(func() (*afxdp.Port, error) {
+			return afxdp.NewPort(arena, afxdp.PortOptions{Name: v.Host, Program: prog, Socket: so})
+		})
+		if err != nil {
+			return ports, closeProgs, err
+		}
+		ports = append(ports, p)
+	}
+	return ports, closeProgs, nil
 }
