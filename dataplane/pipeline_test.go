@@ -2,11 +2,13 @@ package dataplane_test
 
 import (
 	"encoding/binary"
+	"runtime"
 	"sync/atomic"
 	"testing"
 
 	"github.com/wfpxdp/wfpxdp/dataplane"
 	"github.com/wfpxdp/wfpxdp/dataplane/memport"
+	"github.com/wfpxdp/wfpxdp/inject"
 	"github.com/wfpxdp/wfpxdp/nbl"
 )
 
@@ -188,5 +190,32 @@ func TestTXBackpressure(t *testing.T) {
 				t.Fatalf("received %d of %d, drops %v", r.received(2), n, st.Drops)
 			}
 		})
+	}
+}
+
+// Several ports receiving in one round share the forward link's room: with
+// a forward ring of 32 and two busy generators nothing is dropped inside
+// the switch.
+func TestAdmissionSharedByPorts(t *testing.T) {
+	const n = 20000
+	goros := runtime.NumGoroutine()
+	sw, err := dataplane.New(inject.NewEngine(), dataplane.Config{ID: testSwitchID, Frames: 1024, Reserve: 256, RingSize: 32, NoPin: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var gens []*memport.Port
+	for i, src := range []dataplane.MAC{macA, macB} {
+		g, _ := memport.New(memport.Config{Name: "gen", Limit: n, Templates: []memport.Template{{Dst: macC, Src: src}}})
+		if _, err := sw.AddPort(uint32(i+1), 0, src, g); err != nil {
+			t.Fatal(err)
+		}
+		gens = append(gens, g)
+	}
+	sink, _ := memport.New(memport.Config{Name: "sink"})
+	sw.AddPort(3, 0, macC, sink)
+	r := &rig{t: t, sw: sw, sinks: map[uint32]*memport.Port{3: sink}, goros: goros}
+	r.run(func() bool { return r.received(3) == 2*n })
+	if st := sw.Stats(); r.received(3) != 2*n || st.TotalDrops != 0 {
+		t.Fatalf("received %d of %d, drops %v", r.received(3), 2*n, st.Drops)
 	}
 }

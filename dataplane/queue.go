@@ -217,6 +217,7 @@ func (s *ingressStage) Poll() int {
 		q.counters.rx.add(k)
 		s.process(batch, false)
 		work += k
+		budget -= k // the links' room is shared by all ports
 	}
 	return work
 }
