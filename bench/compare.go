@@ -54,6 +54,7 @@ type Report struct {
 	} `json:"rss_kb"`
 	Accounting AccountingReport `json:"accounting"`
 	Runs       []RunReport      `json:"runs"`
+	CoreRTTNS  int64            `json:"core_rtt_ns,omitempty"` // cache-line round trip between the two CPUs used, measured before the runs
 	Machine    string           `json:"machine"`
 }
 
@@ -258,6 +259,7 @@ func CompareAFXDP(o AFXDPOptions, runs int, baseline bool, progress io.Writer, h
 		o.CPUs = []int{0, 1}
 	}
 	rep := &Report{Scenario: o.Scenario, Mode: o.Mode.String(), Link: "ring", FrameSize: max(o.FrameSize, 60), Machine: machine()}
+	rep.CoreRTTNS = int64(CoreRTT(o.CPUs[0], o.CPUs[len(o.CPUs)-1], 20000))
 	err := alternate(rep, runs, baseline, "asavie", func(subject bool, i, of int) (res *Result, err error) {
 		rig, err := newAFXDPRig(o.FrameSize)
 		if err != nil {

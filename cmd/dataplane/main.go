@@ -233,6 +233,9 @@ func printTable(w io.Writer, r *bench.Report) {
 		fmt.Fprintf(w, "\nscenario      %s\n", r.Scenario)
 	}
 	fmt.Fprintf(w, "cores         %s\n", r.Cores)
+	if r.CoreRTTNS > 0 {
+		fmt.Fprintf(w, "core RTT      %d ns (a cache line there and back between the two CPUs, before the runs)\n", r.CoreRTTNS)
+	}
 	fmt.Fprintf(w, "frame size    %d B\n", r.FrameSize)
 	fmt.Fprintf(w, "packets       %d in %.2f s (last run)\n", r.Packets, r.DurationS)
 	fmt.Fprintf(w, "offered       %.3f Mpps\n", r.OfferedMpps)
