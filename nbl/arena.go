@@ -3,6 +3,7 @@ package nbl
 import (
 	"errors"
 	"fmt"
+	"math/bits"
 )
 
 // Errors of the arena, pools and caches.
@@ -28,11 +29,12 @@ type Config struct {
 // the region (descriptor i <-> frame i) and Reserve descriptors without a
 // frame. It is built once and never grows.
 type Arena struct {
-	region    []byte
-	frameSize int
-	descs     []NBL
-	frames    *Pool // descriptors [0, Frames)
-	reserve   *Pool // descriptors [Frames, Frames+Reserve)
+	region     []byte
+	frameSize  int
+	frameShift uint // log2(frameSize): DescAt and Addr shift instead of divide
+	descs      []NBL
+	frames     *Pool // descriptors [0, Frames)
+	reserve    *Pool // descriptors [Frames, Frames+Reserve)
 }
 
 // NewArena preallocates the descriptors and, unless cfg.Region is given, the
@@ -53,7 +55,7 @@ func NewArena(cfg Config) (*Arena, error) {
 	} else if len(region) < cfg.Frames*fs {
 		return nil, fmt.Errorf("%w: region of %d bytes < %d frames of %d", ErrConfig, len(region), cfg.Frames, fs)
 	}
-	a := &Arena{region: region, frameSize: fs, descs: make([]NBL, cfg.Frames+cfg.Reserve)}
+	a := &Arena{region: region, frameSize: fs, frameShift: uint(bits.TrailingZeros(uint(fs))), descs: make([]NBL, cfg.Frames+cfg.Reserve)}
 	a.frames = newPool(a, "frames", 0, cfg.Frames)
 	a.reserve = newPool(a, "reserve", cfg.Frames, cfg.Frames+cfg.Reserve)
 	for i := range a.descs {
@@ -94,7 +96,7 @@ func (a *Arena) Desc(i uint32) *NBL { return &a.descs[i] }
 // DescAt returns the frame descriptor whose frame contains byte offset addr
 // of the region, and false if addr is outside it.
 func (a *Arena) DescAt(addr uint64) (*NBL, bool) {
-	i := addr / uint64(a.frameSize)
+	i := addr >> a.frameShift
 	if i >= uint64(a.frames.Size()) {
 		return nil, false
 	}
@@ -102,4 +104,4 @@ func (a *Arena) DescAt(addr uint64) (*NBL, bool) {
 }
 
 // Addr returns the region offset of frame descriptor l's frame.
-func (a *Arena) Addr(l *NBL) uint64 { return uint64(l.index) * uint64(a.frameSize) }
+func (a *Arena) Addr(l *NBL) uint64 { return uint64(l.index) << a.frameShift }
