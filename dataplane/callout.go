@@ -82,7 +82,6 @@ type Worker struct {
 	ce      *calloutEntry
 	reserve *nbl.Cache // for clones and allocated lists; only this worker uses it
 	scratch []*nbl.NBL
-	chain   []*nbl.NBL
 	held    []*nbl.NBL // lists the worker code chose to keep (Hold)
 
 	absorbIn [numLayers]link[*nbl.NBL]

@@ -203,13 +203,11 @@ func TestAdmissionSharedByPorts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var gens []*memport.Port
 	for i, src := range []dataplane.MAC{macA, macB} {
 		g, _ := memport.New(memport.Config{Name: "gen", Limit: n, Templates: []memport.Template{{Dst: macC, Src: src}}})
 		if _, err := sw.AddPort(uint32(i+1), 0, src, g); err != nil {
 			t.Fatal(err)
 		}
-		gens = append(gens, g)
 	}
 	sink, _ := memport.New(memport.Config{Name: "sink"})
 	sw.AddPort(3, 0, macC, sink)

@@ -43,16 +43,14 @@ type SocketOptions struct {
 // the completion ring by one (completion); the counters may be read by
 // anyone.
 type Socket struct {
-	fd      int
-	opts    SocketOptions
-	arena   *nbl.Arena
-	fs      uint64 // frame size
-	fill    *kring
-	comp    *kring
-	rx      *kring
-	tx      *kring
-	zcopy   bool
-	closing atomic.Bool
+	fd    int
+	opts  SocketOptions
+	arena *nbl.Arena
+	fill  *kring
+	comp  *kring
+	rx    *kring
+	tx    *kring
+	zcopy bool
 
 	// Frames in the kernel's hands, per ring pair: written by the stage
 	// that owns the ring side, per batch.
@@ -79,7 +77,7 @@ func Open(arena *nbl.Arena, o SocketOptions) (_ *Socket, err error) {
 	case err != nil:
 		return nil, fmt.Errorf("afxdp: socket: %w", err)
 	}
-	s := &Socket{fd: fd, opts: o, arena: arena, fs: uint64(arena.FrameSize())}
+	s := &Socket{fd: fd, opts: o, arena: arena}
 	defer func() {
 		if err != nil {
 			s.unmapAll()

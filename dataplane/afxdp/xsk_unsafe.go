@@ -161,6 +161,3 @@ func kick(fd int) error {
 func wakeRX(fd int) {
 	unix.Syscall6(unix.SYS_RECVFROM, uintptr(fd), 0, 0, unix.MSG_DONTWAIT, 0, 0)
 }
-
-// regionBase returns the address of the region's first byte.
-func regionBase(region []byte) uintptr { return uintptr(unsafe.Pointer(&region[0])) }
