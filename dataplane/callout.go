@@ -125,7 +125,7 @@ func (w *Worker) Reinject(lists []*nbl.NBL) {
 		lists = lists[n:]
 		var fn nbl.CompleteFunc
 		if !first.OwnsFrame() || first.IsClone() {
-			fn = w.q.sw.finishCopy
+			fn = w.q.sw.finishCopyFn
 		}
 		st := w.ce.handle.InjectVSwitchEthernetIngressAsync(nil, 0, nil, w.q.sw.id[:],
 			first.VSwitch.SourcePortID, first.VSwitch.SourceNICIndex, nbl.Link(run), fn, nil)

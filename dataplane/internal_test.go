@@ -288,3 +288,31 @@ func TestCheckDriversZeroAllocs(t *testing.T) {
 	}
 	sw.running.Store(false)
 }
+
+// Flood copies absorbed at the egress layer and reinjected (they carry the
+// switch's own completion function) cost no allocation either.
+func TestFloodCopyReinjectZeroAllocs(t *testing.T) {
+	sw, q, a, _ := newStaged(t, []*Callout{NewInspector("inspect", nil)},
+		[]Filter{{Name: "e", Layer: LayerEgress, Action: FilterCallout, Callout: "inspect"}})
+	c := &loopDriver{sent: make([]*nbl.NBL, 0, 1024)}
+	sw.AddPort(3, 0, 0x020000000003, c)
+	a.frame = ethFrame(Broadcast, 0x020000000001)
+	round := func() {
+		q.ingress.Poll()
+		q.egress.Poll()
+		q.workers[0].Poll()
+		q.ingress.Poll()
+		q.egress.Poll()
+		q.completion.Poll()
+	}
+	for i := 0; i < 100; i++ {
+		round()
+	}
+	if n := testing.AllocsPerRun(200, round); n != 0 {
+		t.Fatalf("%v allocs per round", n)
+	}
+	if sw.Stats().Flooded == 0 || sw.Stats().Reinjected == 0 {
+		t.Fatalf("no flood copy was reinjected: %+v", sw.Stats())
+	}
+	sw.running.Store(false)
+}

@@ -95,6 +95,10 @@ type Switch struct {
 	stop        chan struct{}            // closed to stop the lcores
 	wg          sync.WaitGroup
 
+	// finishCopyFn is finishCopy as a func value, made once: a method value
+	// taken per reinjection would allocate.
+	finishCopyFn nbl.CompleteFunc
+
 	running   atomic.Bool
 	unloading atomic.Bool // R7: classify permits instead of calling callouts
 	stopRX    atomic.Bool // drain: no more receiving
@@ -135,6 +139,7 @@ func New(eng *inject.Engine, cfg Config) (*Switch, error) {
 	}
 	sw := &Switch{cfg: cfg, id: cfg.ID, arena: arena, eng: eng, fdb: newMACTable(cfg.FDBSize),
 		callouts: map[string]*calloutEntry{}}
+	sw.finishCopyFn = sw.finishCopy
 	fs, _ := compileFilters(nil, nil)
 	sw.filters.Store(fs)
 	eng.Attach(sw)
