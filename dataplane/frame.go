@@ -2,6 +2,8 @@ package dataplane
 
 import (
 	"encoding/binary"
+	"fmt"
+	"net"
 
 	"github.com/wfpxdp/wfpxdp/inject"
 )
@@ -40,6 +42,23 @@ func macAt(b []byte) MAC {
 func (m MAC) Put(b []byte) {
 	binary.BigEndian.PutUint16(b, uint16(m>>32))
 	binary.BigEndian.PutUint32(b[2:], uint32(m))
+}
+
+// String formats m as 02:00:00:00:00:01.
+func (m MAC) String() string {
+	var b [6]byte
+	m.Put(b[:])
+	return net.HardwareAddr(b[:]).String()
+}
+
+// ParseMAC parses a 48-bit MAC address written as 02:00:00:00:00:01,
+// 02-00-00-00-00-01 or 0200.0000.0001.
+func ParseMAC(s string) (MAC, error) {
+	hw, err := net.ParseMAC(s)
+	if err != nil || len(hw) != 6 {
+		return 0, fmt.Errorf("%q is not a 48-bit MAC address (want 02:00:00:00:00:01)", s)
+	}
+	return macAt(hw), nil
 }
 
 // Type returns whether m is unicast, multicast or broadcast.

@@ -316,3 +316,36 @@ func TestFloodCopyReinjectZeroAllocs(t *testing.T) {
 	}
 	sw.running.Store(false)
 }
+
+// A static entry (a port's MAC, AddStaticMAC) is not moved by learning;
+// a learned one is; forget removes both.
+func TestMACTableStatic(t *testing.T) {
+	tb := newMACTable(64)
+	const a, b MAC = 0x020000000001, 0x020000000002
+	if !tb.pin(a, 3) {
+		t.Fatal("pin refused")
+	}
+	tb.learn(a, 5)
+	if got := tb.lookup(a); got != 3 {
+		t.Fatalf("static entry moved by learning: slot %d, want 3", got)
+	}
+	tb.learn(b, 5)
+	tb.learn(b, 6)
+	if got := tb.lookup(b); got != 6 {
+		t.Fatalf("learned entry: slot %d, want 6 (moved)", got)
+	}
+	tb.pin(b, 2) // a static entry replaces a learned one
+	if got := tb.lookup(b); got != 2 {
+		t.Fatalf("pinned over learned: slot %d, want 2", got)
+	}
+	tb.forget(3)
+	if got := tb.lookup(a); got != -1 {
+		t.Fatalf("forget left slot %d", got)
+	}
+	if _, err := ParseMAC("zz"); err == nil {
+		t.Fatal("ParseMAC accepted zz")
+	}
+	if m, err := ParseMAC("02:00:00:00:00:0a"); err != nil || m != 0x02000000000a || m.String() != "02:00:00:00:00:0a" {
+		t.Fatalf("ParseMAC: %v %v %s", m, err, m)
+	}
+}

@@ -238,12 +238,30 @@ func (sw *Switch) AddPort(id uint32, maxNIC uint16, mac MAC, drivers ...Driver) 
 		return nil, fmt.Errorf("add port %d: all %d port slots in use", id, maxPorts)
 	}
 	p := &Port{ID: id, MaxNIC: maxNIC, MAC: mac, slot: slot, queues: drivers, closed: make(chan struct{})}
-	if mac != 0 {
-		sw.fdb.learn(mac, slot)
+	if mac != 0 && !sw.fdb.pin(mac, slot) {
+		return nil, fmt.Errorf("add port %d: forwarding database full around %v", id, mac)
 	}
 	sw.ports[slot].Store(p)
 	sw.portsChanged()
 	return p, nil
+}
+
+// AddStaticMAC adds a static forwarding entry: frames to mac go to port id,
+// whatever source addresses are learned later, until the port is detached.
+func (sw *Switch) AddStaticMAC(id uint32, mac MAC) error {
+	sw.mu.Lock()
+	defer sw.mu.Unlock()
+	p := sw.portByID(id)
+	if p == nil || !p.attached() {
+		return fmt.Errorf("static MAC %v: no attached port %d", mac, id)
+	}
+	if mac == 0 || mac.Type() != MACUnicast {
+		return fmt.Errorf("static MAC %v: want a unicast address", mac)
+	}
+	if !sw.fdb.pin(mac, p.slot) {
+		return fmt.Errorf("static MAC %v: forwarding database full around it", mac)
+	}
+	return nil
 }
 
 // RemovePort detaches a port: from now on nothing is received from or sent

@@ -4,8 +4,9 @@ import "sync/atomic"
 
 // macTable is the forwarding database: an open-addressing hash table from
 // MAC to port slot, each entry one atomic word (MAC in the high 48 bits,
-// port slot + 1 in the low 16), so lookups from one stage and learning from
-// another need no lock. It never shrinks; Flush empties it.
+// port slot + 1 in the low 15 bits, bit 15 set for a static entry), so
+// lookups from one stage and learning from another need no lock. Learning
+// never moves a static entry. It never shrinks.
 //
 // Threading contract: any goroutine may call lookup and learn.
 type macTable struct {
@@ -14,7 +15,11 @@ type macTable struct {
 	full  atomic.Uint64 // learn attempts dropped because the probe window was full
 }
 
-const macProbe = 8 // slots examined per operation
+const (
+	macProbe   = 8 // slots examined per operation
+	macStatic  = 1 << 15
+	macSlotMsk = macStatic - 1
+)
 
 func newMACTable(size int) *macTable {
 	n := 1
@@ -35,37 +40,52 @@ func (t *macTable) lookup(m MAC) int {
 			return -1
 		}
 		if MAC(e>>16) == m {
-			return int(e&0xFFFF) - 1
+			return int(e&macSlotMsk) - 1
 		}
 	}
 	return -1
 }
 
 // learn records that m is reachable through port slot; it returns at once
-// when the entry is already right (the common case: one load).
+// when the entry is already right (the common case: one load). A static
+// entry for m stays as it is.
 func (t *macTable) learn(m MAC, slot int) {
-	want := uint64(m)<<16 | uint64(slot+1)
+	t.put(uint64(m)<<16|uint64(slot+1), false)
+}
+
+// pin records a static entry: m is reachable through slot whatever is
+// learned later, until the port is detached.
+func (t *macTable) pin(m MAC, slot int) bool {
+	return t.put(uint64(m)<<16|uint64(slot+1)|macStatic, true)
+}
+
+func (t *macTable) put(want uint64, static bool) bool {
+	m := MAC(want >> 16)
 	h := macHash(m)
 	for i := uint64(0); i < macProbe; i++ {
 		p := &t.slots[(h+i)&t.mask]
 		e := p.Load()
 		switch {
 		case e == want:
-			return
+			return true
 		case e == 0:
 			if p.CompareAndSwap(0, want) {
-				return
+				return true
 			}
 			if e = p.Load(); MAC(e>>16) != m {
 				continue
 			}
 			fallthrough
 		case MAC(e>>16) == m: // moved to another port
+			if e&macStatic != 0 && !static {
+				return true
+			}
 			p.Store(want)
-			return
+			return true
 		}
 	}
 	t.full.Add(1)
+	return false
 }
 
 // forget removes every entry pointing at port slot (port detached). A hole
@@ -74,7 +94,7 @@ func (t *macTable) learn(m MAC, slot int) {
 func (t *macTable) forget(slot int) {
 	for i := range t.slots {
 		e := t.slots[i].Load()
-		if e != 0 && int(e&0xFFFF)-1 == slot {
+		if e != 0 && int(e&macSlotMsk)-1 == slot {
 			t.slots[i].CompareAndSwap(e, 0)
 		}
 	}

@@ -1,0 +1,255 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"path/filepath"
+	"time"
+
+	"github.com/wfpxdp/wfpxdp/dataplane"
+	"github.com/wfpxdp/wfpxdp/dataplane/afxdp"
+	"github.com/wfpxdp/wfpxdp/dataplane/memport"
+	"github.com/wfpxdp/wfpxdp/inject"
+	"github.com/wfpxdp/wfpxdp/nbl"
+)
+
+// Runtime is a switch built from a File, stopped, with its ports attached,
+// callouts registered and filters set. Start it with Switch.Start; Close
+// stops it (draining, R7) and releases what Build set up: XDP programs,
+// sockets, the UMEM.
+type Runtime struct {
+	Switch   *dataplane.Switch
+	Ports    []*RuntimePort
+	Counters map[string]*dataplane.Counter // counter callouts by name
+
+	region []byte
+	closed bool
+}
+
+// RuntimePort is a port as built.
+type RuntimePort struct {
+	Name    string
+	ID      uint32
+	Kind    string
+	Memory  []*memport.Port // kind memory: one per queue
+	AFXDP   []*afxdp.Port   // kind afxdp: one per queue
+	Program *afxdp.Program  // kind afxdp: the interface's XDP program
+}
+
+// Build creates the switch the file describes. On error everything it set
+// up is released again: no XDP program, socket or mapping is left behind.
+func (f *File) Build() (_ *Runtime, err error) {
+	s := f.Switch
+	id := DefaultID
+	if s.ID != "" {
+		id, _ = ParseGUID(s.ID) // checked by Parse
+	}
+	idle, _ := s.idleSleep()
+	cfg := dataplane.Config{ID: id, Frames: s.Frames, FrameSize: s.FrameSize, Reserve: s.Reserve, Queues: s.Queues,
+		Batch: s.Batch, RingSize: s.RingSize, CPUs: s.Cores, IdleSleep: int64(idle / time.Nanosecond)}
+	if s.Mode == "pipeline" {
+		cfg.Mode = dataplane.ModePipeline
+	}
+	rt := &Runtime{Counters: map[string]*dataplane.Counter{}}
+	defer func() {
+		if err != nil {
+			rt.release()
+		}
+	}()
+	needUMEM := false
+	for i, p := range f.Ports {
+		if p.Kind != "afxdp" {
+			continue
+		}
+		needUMEM = true
+		if err := f.checkInterface(i); err != nil {
+			return nil, err
+		}
+	}
+	if needUMEM {
+		if rt.region, err = afxdp.NewRegion(s.Frames, s.FrameSize); err != nil {
+			return nil, fmt.Errorf("%s: switch.frames: UMEM of %d frames: %w", f.name, s.Frames, err)
+		}
+		cfg.Region = rt.region
+	}
+	sw, err := dataplane.New(inject.NewEngine(), cfg)
+	if err != nil {
+		return nil, fmt.Errorf("%s: switch: %w", f.name, err)
+	}
+	rt.Switch = sw
+
+	var shared *afxdp.Socket // the first socket: every other one shares its UMEM
+	for i, pc := range f.Ports {
+		rp := &RuntimePort{Name: pc.Name, ID: pc.ID, Kind: pc.Kind}
+		rt.Ports = append(rt.Ports, rp)
+		var drivers []dataplane.Driver
+		switch pc.Kind {
+		case "memory":
+			for q := 0; q < s.Queues; q++ {
+				mp, err := memport.New(f.memConfig(pc, q))
+				if err != nil {
+					return nil, f.errAt(err.Error(), "ports", i)
+				}
+				rp.Memory = append(rp.Memory, mp)
+				drivers = append(drivers, mp)
+			}
+		case "afxdp":
+			if drivers, err = f.openAFXDP(i, sw.Arena(), rp, &shared); err != nil {
+				return nil, err
+			}
+		}
+		var mac dataplane.MAC
+		if pc.MAC != "" {
+			mac, _ = dataplane.ParseMAC(pc.MAC)
+		}
+		if _, err := sw.AddPort(pc.ID, pc.MaxNIC, mac, drivers...); err != nil {
+			for _, d := range drivers { // not the switch's yet
+				d.Close(sw.Arena().Frames().NewCache(64))
+			}
+			return nil, f.errAt(err.Error(), "ports", i)
+		}
+	}
+	for i, e := range f.StaticMACs {
+		m, _ := dataplane.ParseMAC(e.MAC)
+		if err := sw.AddStaticMAC(e.Port, m); err != nil {
+			return nil, f.errAt(err.Error(), "static_macs", i)
+		}
+	}
+	for i, c := range f.Callouts {
+		var co *dataplane.Callout
+		switch c.Kind {
+		case "inspector":
+			co = dataplane.NewInspector(c.Name, nil)
+		case "counter":
+			cnt := &dataplane.Counter{}
+			rt.Counters[c.Name] = cnt
+			co = cnt.Callout(c.Name)
+		}
+		if err := sw.RegisterCallout(co); err != nil {
+			return nil, f.errAt(err.Error(), "callouts", i)
+		}
+	}
+	names := map[string]bool{}
+	for _, c := range f.Callouts {
+		names[c.Name] = true
+	}
+	var filters []dataplane.Filter
+	for i := range f.Filters {
+		flt, _ := f.filter(i, names) // checked by Parse
+		filters = append(filters, flt)
+	}
+	if err := sw.SetFilters(filters); err != nil {
+		return nil, f.errAt(err.Error(), "filters")
+	}
+	return rt, nil
+}
+
+// checkInterface tells, before anything is set up, whether ports[i]'s
+// interface exists and has the queues the switch will use.
+func (f *File) checkInterface(i int) error {
+	p := f.Ports[i]
+	ifi, err := net.InterfaceByName(p.Interface)
+	if err != nil {
+		return f.errAt(fmt.Sprintf("%s: no such network interface here (ip link show lists them)", p.Interface), "ports", i, "interface")
+	}
+	if ifi.Flags&net.FlagUp == 0 {
+		return f.errAt(fmt.Sprintf("%s is down (ip link set %s up)", p.Interface, p.Interface), "ports", i, "interface")
+	}
+	rxq, _ := filepath.Glob(filepath.Join("/sys/class/net", p.Interface, "queues", "rx-*"))
+	if len(rxq) > 0 && len(rxq) < f.Switch.Queues {
+		return f.errAt(fmt.Sprintf("%s has %d RX queue(s); switch.queues is %d", p.Interface, len(rxq), f.Switch.Queues), "ports", i, "interface")
+	}
+	return nil
+}
+
+// openAFXDP attaches the XDP program to ports[i]'s interface and opens one
+// socket per queue over arena's region; the first socket of the switch
+// registers the UMEM and the others share it.
+func (f *File) openAFXDP(i int, arena *nbl.Arena, rp *RuntimePort, shared **afxdp.Socket) ([]dataplane.Driver, error) {
+	pc := f.Ports[i]
+	ifi, err := net.InterfaceByName(pc.Interface)
+	if err != nil {
+		return nil, f.errAt(fmt.Sprintf("%s: %v", pc.Interface, err), "ports", i, "interface")
+	}
+	mode := map[string]afxdp.AttachMode{"auto": afxdp.AttachAuto, "native": afxdp.AttachNative, "generic": afxdp.AttachGeneric}[pc.XDPMode]
+	prog, err := afxdp.AttachProgram(ifi.Index, f.Switch.Queues, mode)
+	if err != nil {
+		return nil, f.errAt(fmt.Sprintf("%s: %v", pc.Interface, err), "ports", i, "xdp_mode")
+	}
+	rp.Program = prog
+	bind := map[string]afxdp.BindMode{"auto": afxdp.BindAuto, "copy": afxdp.BindCopy, "zerocopy": afxdp.BindZeroCopy}[pc.Bind]
+	wake := pc.NeedWakeup == nil || *pc.NeedWakeup
+	var drivers []dataplane.Driver
+	for q := 0; q < f.Switch.Queues; q++ {
+		so := afxdp.SocketOptions{Ifindex: ifi.Index, Queue: q, RingSize: pc.RingSize, Mode: bind, NeedWakeup: wake, Shared: *shared}
+		p, err := afxdp.NewPort(arena, afxdp.PortOptions{Name: fmt.Sprintf("%s/%d", pc.Interface, q), Program: prog, Socket: so,
+			Batch: f.Switch.Batch})
+		if err != nil {
+			for _, d := range drivers {
+				d.Close(arena.Frames().NewCache(64))
+			}
+			return nil, f.errAt(err.Error(), "ports", i)
+		}
+		if *shared == nil {
+			*shared = p.Socket()
+		}
+		rp.AFXDP = append(rp.AFXDP, p)
+		drivers = append(drivers, p)
+	}
+	return drivers, nil
+}
+
+// memConfig is the memport configuration of queue q of a memory port; a
+// generator's rate and count are split over the queues.
+func (f *File) memConfig(pc PortSection, q int) memport.Config {
+	mc := memport.Config{Name: fmt.Sprintf("%s/%d", pc.Name, q), Latency: true}
+	g := pc.Generate
+	if g == nil {
+		return mc
+	}
+	dst, _ := dataplane.ParseMAC(g.Dst)
+	src, _ := dataplane.ParseMAC(g.Src)
+	var et uint64
+	if g.EtherType != "" {
+		et, _ = parseUint(g.EtherType, 16)
+	}
+	mc.Templates = []memport.Template{{Dst: dst, Src: src, VLAN: g.VLAN, EtherType: uint16(et), Size: g.Size}}
+	n := uint64(f.Switch.Queues)
+	mc.Rate = g.Rate / float64(n)
+	if g.Count > 0 {
+		mc.Limit = g.Count / n
+		if uint64(q) < g.Count%n {
+			mc.Limit++
+		}
+		if mc.Limit == 0 {
+			mc.Templates = nil // nothing for this queue to send
+		}
+	}
+	return mc
+}
+
+// Close stops the switch (draining, R7), checks every frame came back, and
+// releases the XDP programs and the UMEM. Safe to call twice.
+func (rt *Runtime) Close() error { return rt.release() }
+
+// release closes the switch and frees what Build set up around it.
+func (rt *Runtime) release() error {
+	if rt.closed {
+		return nil
+	}
+	rt.closed = true
+	var errs []error
+	if rt.Switch != nil {
+		errs = append(errs, rt.Switch.Close())
+	}
+	for _, p := range rt.Ports {
+		if p.Program != nil {
+			errs = append(errs, p.Program.Close())
+		}
+	}
+	if rt.region != nil {
+		errs = append(errs, afxdp.FreeRegion(rt.region))
+	}
+	return errors.Join(errs...)
+}
