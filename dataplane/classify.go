@@ -153,6 +153,8 @@ func (c *classifier) pass(batch []*nbl.NBL, ins []Incoming) []*nbl.NBL {
 			if len(lists) == 0 {
 				continue
 			}
+			// copied before the worker can have them
+			c.q.sw.cfg.Capture.record(lists, CaptureAbsorbed, 0)
 			n := c.absorbL[id].EnqueueBurst(lists)
 			cnt.absorbed.add(n)
 			if n < len(lists) { // the worker is behind: fail closed (R29)

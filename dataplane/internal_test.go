@@ -83,8 +83,13 @@ func TestStagesZeroAllocs(t *testing.T) {
 	cases := map[string]struct {
 		callouts []*Callout
 		filters  []Filter
+		capture  bool
 	}{
-		"forward": {nil, []Filter{{Name: "p", Layer: LayerIngress, Action: FilterPermit}}},
+		"forward": {nil, []Filter{{Name: "p", Layer: LayerIngress, Action: FilterPermit}}, false},
+		"absorb-reinject+capture": {
+			[]*Callout{NewInspector("inspect", nil)},
+			[]Filter{{Name: "i", Layer: LayerIngress, Action: FilterCallout, Callout: "inspect"}},
+			true},
 		"absorb-reinject": {
 			[]*Callout{NewInspector("inspect", nil), counter.Callout("count")},
 			[]Filter{
@@ -92,12 +97,22 @@ func TestStagesZeroAllocs(t *testing.T) {
 				{Name: "e", Layer: LayerEgress, Weight: 1, Action: FilterCallout, Callout: "count"},
 				{Name: "b", Layer: LayerIngress, Weight: 3, Action: FilterBlock,
 					Conditions: []Condition{{Field: FieldEtherType, Value: 0x86dd}}},
-			}},
+			}, false},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
 			sw, q, _, b := newStaged(t, tc.callouts, tc.filters)
+			var capt *Capture
+			if tc.capture {
+				capt, _ = NewCapture(CaptureAll, 1024)
+				sw.cfg.Capture = capt
+			}
+			recs := make([]CaptureRecord, 64)
 			round := func() {
+				if capt != nil {
+					for capt.Drain(recs) > 0 {
+					}
+				}
 				q.ingress.Poll()
 				for _, w := range q.workers {
 					w.Poll()
@@ -128,6 +143,11 @@ func TestStagesZeroAllocs(t *testing.T) {
 			}
 			if b.tx == before {
 				t.Fatal("nothing was transmitted: the test measured idle polls")
+			}
+			if capt != nil {
+				if n, _ := capt.Counts(); n == 0 {
+					t.Fatal("nothing was captured")
+				}
 			}
 			sw.running.Store(false)
 			_ = sw

@@ -115,6 +115,7 @@ func (q *queue) drop(lists []*nbl.NBL, reason DropReason, status inject.Status) 
 		l.Status = int32(status)
 	}
 	q.counters.drops[reason].add(len(lists))
+	q.sw.cfg.Capture.record(lists, CaptureDropped, reason)
 	q.retire(lists)
 }
 
@@ -230,6 +231,9 @@ func (s *ingressStage) process(batch []*nbl.NBL, injected bool) {
 	stamps := sw.cfg.StageStamps
 	if stamps {
 		now = nowNS()
+	}
+	if injected {
+		sw.cfg.Capture.record(batch, CaptureInjected, 0)
 	}
 	good, bad, gone := s.good[:0], s.bad[:0], s.gone[:0]
 	for _, l := range batch {

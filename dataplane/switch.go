@@ -56,6 +56,9 @@ type Config struct {
 	// reinject and TX points (NBL.Stamps), for per-stage latency; it costs
 	// two clock reads per burst.
 	StageStamps bool
+	// Capture, if set, receives a copy of the packets at its points
+	// (absorbed, dropped, injected); see Capture.
+	Capture *Capture
 }
 
 const maxPorts = 64
