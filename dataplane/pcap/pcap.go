@@ -114,4 +114,3 @@ func (pw *Writer) Close() error {
 	}
 	return nil
 }
-
