@@ -65,3 +65,12 @@ type stageCounters struct {
 	drops                                                          [numDropReasons]counter
 	misuse                                                         counter
 }
+
+// DropReasons returns every drop reason, in order.
+func DropReasons() []DropReason {
+	rs := make([]DropReason, numDropReasons)
+	for i := range rs {
+		rs[i] = DropReason(i)
+	}
+	return rs
+}

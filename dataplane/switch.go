@@ -365,6 +365,11 @@ func (sw *Switch) portsChanged() {
 	sw.portGen.Add(1)
 }
 
+// Ports returns the ports attached now (or draining after a detach).
+func (sw *Switch) Ports() []*Port {
+	return append([]*Port(nil), sw.activePorts()...)
+}
+
 // activePorts returns the ports in use (attached or draining).
 func (sw *Switch) activePorts() []*Port {
 	if a := sw.active.Load(); a != nil {

@@ -129,7 +129,7 @@ func (e *Error) Error() string {
 		b.WriteString(e.Field)
 	}
 	b.WriteString(": ")
-	b.WriteString(e.Msg)
+	b.WriteString(strings.ReplaceAll(e.Msg, "\n", `\n`)) // one line, whatever the file held
 	return b.String()
 }
 

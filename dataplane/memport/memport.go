@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -84,7 +85,9 @@ type Port struct {
 	sent  atomic.Uint64
 	next  int // template index
 
-	// sink state: only Transmit (the egress stage) touches it
+	// sink state: only Transmit (the egress stage) touches it, but for
+	// hist, which LatencySnapshot reads under histMu
+	histMu    sync.Mutex // taken once per Transmit burst; uncontended but for snapshots
 	hist      *hdrhistogram.Histogram
 	maxSeq    uint32
 	reordered atomic.Uint64
@@ -232,6 +235,10 @@ func (p *Port) Transmit(src []*nbl.NBL) int {
 	n := p.txq.EnqueueBurst(src)
 	var bytes uint64
 	now := Now()
+	if p.hist != nil {
+		p.histMu.Lock()
+		defer p.histMu.Unlock()
+	}
 	for _, l := range src[:n] {
 		d := l.Data()
 		bytes += uint64(len(d))
@@ -293,5 +300,17 @@ func (p *Port) Reordered() uint64 { return p.reordered.Load() }
 func (p *Port) Starved() uint64 { return p.starved.Load() }
 
 // Histogram returns the latency histogram (nil without Config.Latency).
-// Read it only once the switch has stopped.
+// Read it only once the switch has stopped; LatencySnapshot may be called
+// at any time.
 func (p *Port) Histogram() *hdrhistogram.Histogram { return p.hist }
+
+// LatencySnapshot returns a copy of the latency histogram as it is now
+// (nil without Config.Latency); safe while the switch runs.
+func (p *Port) LatencySnapshot() *hdrhistogram.Histogram {
+	if p.hist == nil {
+		return nil
+	}
+	p.histMu.Lock()
+	defer p.histMu.Unlock()
+	return hdrhistogram.Import(p.hist.Export())
+}
