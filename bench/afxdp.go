@@ -17,6 +17,7 @@ import (
 
 	"github.com/wfpxdp/wfpxdp/dataplane"
 	"github.com/wfpxdp/wfpxdp/dataplane/afxdp"
+	"github.com/wfpxdp/wfpxdp/dataplane/metrics"
 	"github.com/wfpxdp/wfpxdp/inject"
 	"github.com/wfpxdp/wfpxdp/nbl"
 	"github.com/wfpxdp/wfpxdp/ring/pin"
@@ -54,6 +55,7 @@ type AFXDPOptions struct {
 	// ProbeRate is the latency probes sent per second next to the load
 	// (afxdp-vswitch, afxdp-l2fwd); 0 sends none.
 	ProbeRate int
+	Observe
 }
 
 // afxdpRig is the topology, generator and far-end counter shared by the
@@ -242,7 +244,7 @@ func (r *afxdpRig) runSubject(o AFXDPOptions) (*Result, error) {
 	}
 	defer afxdp.FreeRegion(region)
 	sw, err := dataplane.New(inject.NewEngine(), dataplane.Config{ID: inject.GUID{0xaf, 0x5}, Frames: frames, FrameSize: 2048,
-		Region: region, Mode: o.Mode, Batch: o.Batch, CPUs: o.CPUs})
+		Region: region, Mode: o.Mode, Batch: o.Batch, CPUs: o.CPUs, Capture: o.Capture})
 	if err != nil {
 		return nil, err
 	}
@@ -281,6 +283,9 @@ func (r *afxdpRig) runSubject(o AFXDPOptions) (*Result, error) {
 		return nil, err
 	}
 	res.Plan = sw.Plan() + fmt.Sprintf(" gen:cpu%d", o.GenCPU)
+	if o.OnStart != nil {
+		o.OnStart(metrics.Source{Switch: sw, XDP: ports, Capture: o.Capture})
+	}
 	err = r.drive(o, res, measure, func() dataplane.Stats { return sw.Stats() }, sw.BusyNS)
 	if cerr := sw.Close(); err == nil {
 		err = cerr

@@ -9,6 +9,7 @@ import (
 
 	"github.com/wfpxdp/wfpxdp/dataplane"
 	"github.com/wfpxdp/wfpxdp/dataplane/memport"
+	"github.com/wfpxdp/wfpxdp/dataplane/metrics"
 	"github.com/wfpxdp/wfpxdp/inject"
 )
 
@@ -35,6 +36,15 @@ type PipelineOptions struct {
 	Filters   int // extra non-matching filters installed, to show the index at work
 	Progress  func(Progress)
 	Stop      <-chan struct{} // closed: end the run early (Ctrl-C)
+	Observe
+}
+
+// Observe is what a harness user can watch a run through: a packet
+// capture the switch copies into, and a callback given each switch's
+// metrics source when it starts (to point a metrics server at it).
+type Observe struct {
+	Capture *dataplane.Capture
+	OnStart func(metrics.Source)
 }
 
 // Progress is one live line of a running scenario.
@@ -87,7 +97,7 @@ func RunPipeline(o PipelineOptions) (*Result, error) {
 	}
 	sw, err := dataplane.New(inject.NewEngine(), dataplane.Config{
 		ID: inject.GUID{0xbe, 0x9c}, Mode: o.Mode, Link: o.Link, Batch: o.Batch, CPUs: o.CPUs,
-		Frames: 8192, Reserve: 1024,
+		Frames: 8192, Reserve: 1024, Capture: o.Capture,
 	})
 	if err != nil {
 		return nil, err
@@ -136,6 +146,9 @@ func RunPipeline(o PipelineOptions) (*Result, error) {
 		return nil, err
 	}
 	plan := sw.Plan()
+	if o.OnStart != nil {
+		o.OnStart(metrics.Source{Switch: sw, Capture: o.Capture, Latency: sink.LatencySnapshot})
+	}
 	lastTick := start
 	var rssStart int64
 	var gcWarm uint32

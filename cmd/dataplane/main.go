@@ -37,6 +37,7 @@ func main() {
 
 func usage(w io.Writer) {
 	fmt.Fprintln(w, `usage: dataplane bench [scenario] [flags]
+       dataplane run --config FILE [flags]   (the switch a YAML file describes; see dataplane/config/example.yaml)
 
 scenarios:
   afxdp-vswitch  veth -> AF_XDP -> classify, absorb, reinject, forward -> AF_XDP -> veth
@@ -48,9 +49,12 @@ scenarios:
 }
 
 func run(args []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "run" {
+		return runSwitch(args[1:], stdout, stderr)
+	}
 	if len(args) == 0 || args[0] != "bench" {
 		usage(stderr)
-		return errors.New("missing command: bench")
+		return errors.New("missing command: bench or run")
 	}
 	args = args[1:]
 	scenario := ""
@@ -88,6 +92,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 		cpuprof   = fs.String("cpuprofile", "", "write a Go CPU profile of the whole command to this file")
 		probes    = fs.Int("probe-rate", 10000, "afxdp-vswitch/l2fwd: timestamped latency probes per second sent alongside the load (0: none)")
 	)
+	obs := addObserveFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -125,6 +130,16 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("--duration %v: want > 0", *duration)
 	}
 	afx := scenario != "pipeline-mem" && scenario != "latency"
+	ob, err := obs.start(stderr, *jsonOut)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if serr := ob.stop(stderr, *jsonOut); serr != nil {
+			fmt.Fprintln(stderr, "dataplane:", serr)
+		}
+	}()
+	o.Observe = ob.Observe
 	if scenario == "latency" {
 		if *duration == 10*time.Second {
 			*duration = 3 * time.Second // per step
@@ -188,10 +203,9 @@ func run(args []string, stdout, stderr io.Writer) error {
 		hf, hw = f, f
 	}
 	var rep *bench.Report
-	var err error
 	if afx {
 		ao := bench.AFXDPOptions{Scenario: scenario, Mode: o.Mode, Batch: o.Batch, FrameSize: o.FrameSize,
-			Duration: o.Duration, CPUs: o.CPUs, Stop: o.Stop, ProbeRate: *probes}
+			Duration: o.Duration, CPUs: o.CPUs, Stop: o.Stop, ProbeRate: *probes, Observe: ob.Observe}
 		if len(ao.CPUs) > 0 {
 			ao.GenCPU = ao.CPUs[0]
 		}

@@ -37,9 +37,32 @@ type RuntimePort struct {
 	Program *afxdp.Program  // kind afxdp: the interface's XDP program
 }
 
+// XDPPorts returns every AF_XDP port queue, for metrics.
+func (rt *Runtime) XDPPorts() []*afxdp.Port {
+	var ps []*afxdp.Port
+	for _, p := range rt.Ports {
+		ps = append(ps, p.AFXDP...)
+	}
+	return ps
+}
+
+// Sinks returns the in-memory port queues, for their latency histograms.
+func (rt *Runtime) Sinks() []*memport.Port {
+	var ps []*memport.Port
+	for _, p := range rt.Ports {
+		ps = append(ps, p.Memory...)
+	}
+	return ps
+}
+
+// BuildOptions adds to what the file says.
+type BuildOptions struct {
+	Capture *dataplane.Capture // packet capture (dataplane.Config.Capture)
+}
+
 // Build creates the switch the file describes. On error everything it set
 // up is released again: no XDP program, socket or mapping is left behind.
-func (f *File) Build() (_ *Runtime, err error) {
+func (f *File) Build(o BuildOptions) (_ *Runtime, err error) {
 	s := f.Switch
 	id := DefaultID
 	if s.ID != "" {
@@ -47,7 +70,7 @@ func (f *File) Build() (_ *Runtime, err error) {
 	}
 	idle, _ := s.idleSleep()
 	cfg := dataplane.Config{ID: id, Frames: s.Frames, FrameSize: s.FrameSize, Reserve: s.Reserve, Queues: s.Queues,
-		Batch: s.Batch, RingSize: s.RingSize, CPUs: s.Cores, IdleSleep: int64(idle / time.Nanosecond)}
+		Batch: s.Batch, RingSize: s.RingSize, CPUs: s.Cores, IdleSleep: int64(idle / time.Nanosecond), Capture: o.Capture}
 	if s.Mode == "pipeline" {
 		cfg.Mode = dataplane.ModePipeline
 	}

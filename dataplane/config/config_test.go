@@ -99,7 +99,7 @@ func TestBuildInterfaceErrors(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		rt, err := f.Build()
+		rt, err := f.Build(config.BuildOptions{})
 		if err == nil {
 			rt.Close()
 			t.Fatalf("%s: built", tc.iface)
@@ -118,7 +118,7 @@ func TestMemoryExampleRuns(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.Switch.Cores = nil
-	rt, err := f.Build()
+	rt, err := f.Build(config.BuildOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -165,7 +165,7 @@ func TestAFXDPExampleRuns(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.Switch.Cores = nil // whatever this machine has
-	rt, err := f.Build()
+	rt, err := f.Build(config.BuildOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

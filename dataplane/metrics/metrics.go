@@ -30,6 +30,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/HdrHistogram/hdrhistogram-go"
@@ -86,11 +87,21 @@ var (
 	}
 )
 
-// Collector is a prometheus.Collector over a Source.
-type Collector struct{ src Source }
+// Collector is a prometheus.Collector over a Source, which may be
+// replaced (Set) while it is served: a harness runs several switches one
+// after the other behind one endpoint.
+type Collector struct{ src atomic.Pointer[Source] }
 
-// NewCollector returns a collector for src.
-func NewCollector(src Source) *Collector { return &Collector{src: src} }
+// NewCollector returns a collector for src (which may be the zero Source:
+// nothing is collected until Set).
+func NewCollector(src Source) *Collector {
+	c := &Collector{}
+	c.Set(src)
+	return c
+}
+
+// Set makes the collector read src from the next scrape on.
+func (c *Collector) Set(src Source) { c.src.Store(&src) }
 
 // Describe implements prometheus.Collector.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
@@ -104,7 +115,11 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 
 // Collect implements prometheus.Collector.
 func (c *Collector) Collect(ch chan<- prometheus.Metric) {
-	sw := c.src.Switch
+	src := *c.src.Load()
+	sw := src.Switch
+	if sw == nil {
+		return
+	}
 	st := sw.Stats()
 	counter := func(d *prometheus.Desc, v uint64, labels ...string) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
@@ -138,7 +153,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	gauge(dReserve, a.ReserveTotal, "total")
 	gauge(dReserve, a.ReserveFree, "free")
 	ch <- prometheus.MustNewConstMetric(dBusy, prometheus.CounterValue, float64(sw.BusyNS())/1e9)
-	for _, p := range c.src.XDP {
+	for _, p := range src.XDP {
 		xs, err := p.Socket().Stats()
 		if err != nil {
 			continue // closed
@@ -154,13 +169,13 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		copies, _, _ := p.Counters()
 		counter(dXDPCopies, copies, p.Name())
 	}
-	if c.src.Capture != nil {
-		captured, lost := c.src.Capture.Counts()
+	if src.Capture != nil {
+		captured, lost := src.Capture.Counts()
 		counter(dCapture, captured, "captured")
 		counter(dCapture, lost, "lost")
 	}
-	if c.src.Latency != nil {
-		if h := c.src.Latency(); h != nil && h.TotalCount() > 0 {
+	if src.Latency != nil {
+		if h := src.Latency(); h != nil && h.TotalCount() > 0 {
 			q := map[float64]float64{}
 			for _, p := range []float64{50, 90, 99, 99.9, 99.99} {
 				q[p/100] = float64(h.ValueAtQuantile(p))
@@ -173,6 +188,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 
 // Server serves /metrics over HTTP.
 type Server struct {
+	*Collector
 	srv  *http.Server
 	ln   net.Listener
 	done chan error
@@ -183,7 +199,8 @@ type Server struct {
 // addr may name port 0; Addr tells the port taken.
 func Serve(addr string, src Source) (*Server, error) {
 	reg := prometheus.NewRegistry()
-	if err := reg.Register(NewCollector(src)); err != nil {
+	col := NewCollector(src)
+	if err := reg.Register(col); err != nil {
 		return nil, fmt.Errorf("metrics: %w", err)
 	}
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -193,7 +210,7 @@ func Serve(addr string, src Source) (*Server, error) {
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError}))
-	s := &Server{srv: &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}, ln: ln, done: make(chan error, 1)}
+	s := &Server{Collector: col, srv: &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}, ln: ln, done: make(chan error, 1)}
 	go func() { s.done <- s.srv.Serve(ln) }()
 	return s, nil
 }
