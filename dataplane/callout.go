@@ -62,8 +62,11 @@ type Callout struct {
 	// Worker runs on the callout's absorb worker with lists the callout
 	// absorbed; it owns them and must end each one: reinject it
 	// (w.Reinject, or the inject API through w.Handle), discard it
-	// (w.Discard), or keep it to end later. Must not block. A callout that
-	// absorbs without a Worker has its absorbed lists discarded.
+	// (w.Discard), or keep it to end later (w.Hold). While it holds lists,
+	// Worker is also called with none whenever nothing new arrived, so it
+	// can end held lists on its own time even when no traffic comes (a
+	// pool exhausted by held lists brings none). Must not block. A callout
+	// that absorbs without a Worker has its absorbed lists discarded.
 	Worker func(w *Worker, absorbed []*nbl.NBL)
 }
 
@@ -83,6 +86,9 @@ type Worker struct {
 	reserve *nbl.Cache // for clones and allocated lists; only this worker uses it
 	scratch []*nbl.NBL
 	held    []*nbl.NBL // lists the worker code chose to keep (Hold)
+	// heldSpare is the buffer TakeHeld handed out last; the next
+	// TakeHeld makes it the held buffer again
+	heldSpare []*nbl.NBL
 
 	absorbIn [numLayers]link[*nbl.NBL]
 
@@ -150,10 +156,12 @@ func sameSource(a, b *nbl.NBL) bool {
 // taking it back with TakeHeld.
 func (w *Worker) Hold(l *nbl.NBL) { w.held = append(w.held, l) }
 
-// TakeHeld returns the held lists and forgets them.
+// TakeHeld returns the held lists and forgets them. The slice is the
+// worker's: valid until the next TakeHeld (two buffers alternate, so
+// holding and taking back allocates nothing once they have grown).
 func (w *Worker) TakeHeld() []*nbl.NBL {
 	h := w.held
-	w.held = w.held[len(w.held):]
+	w.held, w.heldSpare = w.heldSpare[:0], h
 	return h
 }
 
@@ -173,6 +181,11 @@ func (w *Worker) Poll() int {
 			w.ce.c.Worker(w, batch)
 		}
 		total += n
+	}
+	if total == 0 && len(w.held) > 0 && w.ce.c.Worker != nil && !w.q.sw.unloading.Load() {
+		before := len(w.held)
+		w.ce.c.Worker(w, nil)
+		total += max(0, before-len(w.held)) // lists it ended
 	}
 	return total
 }

@@ -172,9 +172,9 @@ func (s *egressStage) send(p *Port, slot int, batch []*nbl.NBL) {
 	q := s.q
 	pend := s.pending[slot]
 	if len(pend) > 0 {
+		p.txFull.add(len(batch)) // behind lists the port refused: none goes straight out
 		room := cap(pend) - len(pend)
 		if len(batch) > room {
-			p.txFull.add(len(batch) - room)
 			q.drop(batch[room:], DropTxFull, inject.StatusInsufficientResources)
 			batch = batch[:room]
 		}
@@ -186,6 +186,7 @@ func (s *egressStage) send(p *Port, slot int, batch []*nbl.NBL) {
 	p.tx.add(n)
 	q.counters.tx.add(n)
 	if n < len(batch) {
+		p.txFull.add(len(batch) - n)
 		s.pending[slot] = append(pend, batch[n:]...)
 		s.npending += len(batch) - n
 	}

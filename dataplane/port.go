@@ -81,8 +81,10 @@ func (p *Port) Err() error {
 	return nil
 }
 
-// Counters returns packets received, transmitted and refused by a full TX
-// path on this port.
+// Counters returns packets received and transmitted on this port, and
+// txFull: lists that could not go straight to its TX path because it was
+// full (they waited in the egress stage, or were dropped as tx_full when
+// that filled too).
 func (p *Port) Counters() (rx, tx, txFull uint64) {
 	return p.rx.load(), p.tx.load(), p.txFull.load()
 }

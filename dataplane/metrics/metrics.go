@@ -9,7 +9,7 @@
 //	tx_packets_total                   sent to ports
 //	port_rx_packets_total{port}        per switch port id
 //	port_tx_packets_total{port}
-//	port_tx_full_total{port}           bursts the port's TX path refused
+//	port_tx_full_total{port}           lists a full TX path made wait
 //	drops_total{reason}                every drop reason, zeros included
 //	classified_total, absorbed_total, reinjected_total, flooded_total,
 //	completions_total, discarded_total, inject_refused_total,
@@ -63,7 +63,7 @@ var (
 	dTX        = desc("tx_packets_total", "Packets sent to ports.")
 	dPortRX    = desc("port_rx_packets_total", "Packets received from a switch port.", "port")
 	dPortTX    = desc("port_tx_packets_total", "Packets sent to a switch port.", "port")
-	dPortFull  = desc("port_tx_full_total", "Bursts a port's TX path could not take in full.", "port")
+	dPortFull  = desc("port_tx_full_total", "Lists that could not go straight to a port's full TX path (they waited, or were dropped as tx_full).", "port")
 	dDrops     = desc("drops_total", "Packets the switch dropped, by reason.", "reason")
 	dFrames    = desc("frames", "UMEM frames / NBL descriptors by where they are.", "state")
 	dReserve   = desc("reserve_descriptors", "Reserve descriptors (clones, allocated lists).", "state")
