@@ -26,28 +26,31 @@ type LatencyNS struct {
 // Report is the JSON the CLI prints: the median over the subject's runs,
 // the baseline's, and each run.
 type Report struct {
-	Scenario        string            `json:"scenario"`
-	Path            string            `json:"path,omitempty"`
-	Mode            string            `json:"mode"`
-	Link            string            `json:"link"`
-	FrameSize       int               `json:"frame_size"`
-	DurationS       float64           `json:"duration_s"`
-	Cores           string            `json:"cores"`
-	Packets         uint64            `json:"packets"`
-	OfferedMpps     float64           `json:"offered_mpps"`
-	Mpps            float64           `json:"mpps"`
-	Gbps            float64           `json:"gbps"`
-	Drops           map[string]uint64 `json:"drops"`
-	Absorbed        uint64            `json:"absorbed"`
-	Reinjected      uint64            `json:"reinjected"`
-	Completions     uint64            `json:"completions"`
-	Latency         LatencyNS         `json:"latency_ns"`
-	Baseline        *BaselineReport   `json:"baseline,omitempty"`
-	Ratio           float64           `json:"ratio,omitempty"`
-	AllocsPerPacket float64           `json:"allocs_per_packet"`
-	BusyNSPerPacket float64           `json:"busy_ns_per_packet"`
-	GCCycles        uint32            `json:"gc_cycles"`
-	GCAfterWarmup   uint32            `json:"gc_cycles_after_warmup"`
+	Scenario    string            `json:"scenario"`
+	Path        string            `json:"path,omitempty"`
+	Mode        string            `json:"mode"`
+	Link        string            `json:"link"`
+	FrameSize   int               `json:"frame_size"`
+	DurationS   float64           `json:"duration_s"`
+	Cores       string            `json:"cores"`
+	Packets     uint64            `json:"packets"`
+	OfferedMpps float64           `json:"offered_mpps"`
+	Mpps        float64           `json:"mpps"`
+	Gbps        float64           `json:"gbps"`
+	Drops       map[string]uint64 `json:"drops"`
+	Absorbed    uint64            `json:"absorbed"`
+	Reinjected  uint64            `json:"reinjected"`
+	Completions uint64            `json:"completions"`
+	Latency     LatencyNS         `json:"latency_ns"`
+	// StageLatency breaks the subject's last run down by stage (with
+	// --stages): see memport.StageNames.
+	StageLatency    map[string]LatencyNS `json:"stage_latency_ns,omitempty"`
+	Baseline        *BaselineReport      `json:"baseline,omitempty"`
+	Ratio           float64              `json:"ratio,omitempty"`
+	AllocsPerPacket float64              `json:"allocs_per_packet"`
+	BusyNSPerPacket float64              `json:"busy_ns_per_packet"`
+	GCCycles        uint32               `json:"gc_cycles"`
+	GCAfterWarmup   uint32               `json:"gc_cycles_after_warmup"`
 	RSSKB           struct {
 		Start int64 `json:"start"`
 		End   int64 `json:"end"`
@@ -82,8 +85,9 @@ type RunReport struct {
 	Leaked  int       `json:"leaked"`
 }
 
-func latencyOf(r *Result) LatencyNS {
-	h := r.Latency
+func latencyOf(r *Result) LatencyNS { return percentiles(r.Latency) }
+
+func percentiles(h *hdrhistogram.Histogram) LatencyNS {
 	if h == nil || h.TotalCount() == 0 {
 		return LatencyNS{}
 	}
@@ -168,6 +172,14 @@ func alternate(rep *Report, runs int, baseline bool, baselineName string, run ru
 	}
 	rep.Mpps = median(subj)
 	rep.Latency = medianLatency(subjLat)
+	if len(last.Stages) > 0 {
+		rep.StageLatency = map[string]LatencyNS{}
+		for name, h := range last.Stages {
+			if h.TotalCount() > 0 {
+				rep.StageLatency[name] = percentiles(h)
+			}
+		}
+	}
 	rep.Cores = last.Plan
 	rep.Packets = last.Packets
 	rep.OfferedMpps = last.OfferedMpps

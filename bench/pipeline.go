@@ -34,8 +34,11 @@ type PipelineOptions struct {
 	Duration  time.Duration // run time when Packets is 0
 	CPUs      []int
 	Filters   int // extra non-matching filters installed, to show the index at work
-	Progress  func(Progress)
-	Stop      <-chan struct{} // closed: end the run early (Ctrl-C)
+	// Stages stamps lists at each stage (dataplane.Config.StageStamps) and
+	// reports the latency between stages (Result.Stages).
+	Stages   bool
+	Progress func(Progress)
+	Stop     <-chan struct{} // closed: end the run early (Ctrl-C)
 	Observe
 }
 
@@ -66,6 +69,7 @@ type Result struct {
 	OfferedMpps float64
 	Gbps        float64
 	Latency     *hdrhistogram.Histogram
+	Stages      map[string]*hdrhistogram.Histogram // by memport.StageNames, with Options.Stages
 	Stats       dataplane.Stats
 	Accounting  dataplane.Accounting
 	GCCycles    uint32
@@ -97,7 +101,7 @@ func RunPipeline(o PipelineOptions) (*Result, error) {
 	}
 	sw, err := dataplane.New(inject.NewEngine(), dataplane.Config{
 		ID: inject.GUID{0xbe, 0x9c}, Mode: o.Mode, Link: o.Link, Batch: o.Batch, CPUs: o.CPUs,
-		Frames: 8192, Reserve: 1024, Capture: o.Capture,
+		Frames: 8192, Reserve: 1024, Capture: o.Capture, StageStamps: o.Stages,
 	})
 	if err != nil {
 		return nil, err
@@ -108,7 +112,7 @@ func RunPipeline(o PipelineOptions) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	sink, _ := memport.New(memport.Config{Name: "sink", Latency: true})
+	sink, _ := memport.New(memport.Config{Name: "sink", Latency: true, Stages: o.Stages})
 	if _, err := sw.AddPort(1, 0, macGen, gen); err != nil {
 		return nil, err
 	}
@@ -201,7 +205,7 @@ func RunPipeline(o PipelineOptions) (*Result, error) {
 		Options: o, Plan: plan, Packets: got, Offered: offered, Elapsed: elapsed,
 		Mpps: float64(got) / elapsed.Seconds() / 1e6, OfferedMpps: float64(offered) / elapsed.Seconds() / 1e6,
 		Gbps:    float64(bytes+24*got) * 8 / elapsed.Seconds() / 1e9, // + preamble, IFG and FCS on the wire
-		Latency: sink.Histogram(), Stats: sw.Stats(), GCCycles: ms1.NumGC - ms0.NumGC,
+		Latency: sink.Histogram(), Stages: sink.Stages(), Stats: sw.Stats(), GCCycles: ms1.NumGC - ms0.NumGC,
 		Mallocs: ms1.Mallocs - ms0.Mallocs, Reordered: sink.Reordered(),
 	}
 	if got > 0 {

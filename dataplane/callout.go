@@ -175,6 +175,12 @@ func (w *Worker) Poll() int {
 			continue
 		}
 		batch := w.scratch[:n]
+		if w.q.sw.cfg.StageStamps {
+			now := nowNS()
+			for _, l := range batch {
+				l.Stamps[nbl.StampAbsorb] = now
+			}
+		}
 		if w.q.sw.unloading.Load() || w.ce.c.Worker == nil {
 			w.Discard(batch) // R7: workers free, not inject, while unloading
 		} else {

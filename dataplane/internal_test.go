@@ -86,7 +86,7 @@ func TestStagesZeroAllocs(t *testing.T) {
 		capture  bool
 	}{
 		"forward": {nil, []Filter{{Name: "p", Layer: LayerIngress, Action: FilterPermit}}, false},
-		"absorb-reinject+capture": {
+		"absorb-reinject+capture+stamps": {
 			[]*Callout{NewInspector("inspect", nil)},
 			[]Filter{{Name: "i", Layer: LayerIngress, Action: FilterCallout, Callout: "inspect"}},
 			true},
@@ -106,6 +106,7 @@ func TestStagesZeroAllocs(t *testing.T) {
 			if tc.capture {
 				capt, _ = NewCapture(CaptureAll, 1024)
 				sw.cfg.Capture = capt
+				sw.cfg.StageStamps = true
 			}
 			recs := make([]CaptureRecord, 64)
 			round := func() {

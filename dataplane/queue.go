@@ -125,6 +125,10 @@ var epoch = time.Now()
 
 func nowNS() int64 { return int64(time.Since(epoch)) }
 
+// Now returns the monotonic clock NBL.Stamps are in (with
+// Config.StageStamps), for a port or tool that measures against them.
+func Now() int64 { return nowNS() }
+
 // ---- ingress: RX, reinjected lists, ingress classify ----
 
 type ingressStage struct {
@@ -248,7 +252,7 @@ func (s *ingressStage) process(batch []*nbl.NBL, injected bool) {
 			if injected {
 				l.Stamps[nbl.StampInject] = now
 			} else {
-				l.Stamps[nbl.StampRX] = now
+				l.Stamps = [nbl.NumStamps]int64{nbl.StampRX: now} // none left from the frame's last trip
 			}
 			l.Stamps[nbl.StampClassify] = now
 		}

@@ -53,8 +53,8 @@ type Config struct {
 	IdleSleep int64 // nanoseconds
 	FDBSize   int   // forwarding database slots; 4096
 	// StageStamps stamps each list with the time it passed the ingress,
-	// reinject and TX points (NBL.Stamps), for per-stage latency; it costs
-	// two clock reads per burst.
+	// absorb worker, reinject and TX points (NBL.Stamps, clock Now), for
+	// per-stage latency; it costs a clock read per burst and stage.
 	StageStamps bool
 	// Capture, if set, receives a copy of the packets at its points
 	// (absorbed, dropped, injected); see Capture.

@@ -26,6 +26,7 @@ import (
 
 	"github.com/wfpxdp/wfpxdp/bench"
 	"github.com/wfpxdp/wfpxdp/dataplane"
+	"github.com/wfpxdp/wfpxdp/dataplane/memport"
 )
 
 func main() {
@@ -90,6 +91,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 		hgrm      = fs.String("hgrm", "", "write the latency distribution (HdrHistogram text format) to this file")
 		plotFile  = fs.String("plot", "", "draw the latency percentile curves (subject and baseline) to this PNG file")
 		cpuprof   = fs.String("cpuprofile", "", "write a Go CPU profile of the whole command to this file")
+		stages    = fs.Bool("stages", false, "pipeline-mem: stamp lists at each stage and report latency per stage (rx -> absorb worker -> reinject -> tx -> sink)")
 		probes    = fs.Int("probe-rate", 10000, "afxdp-vswitch/l2fwd: timestamped latency probes per second sent alongside the load (0: none)")
 	)
 	obs := addObserveFlags(fs)
@@ -108,7 +110,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 		defer pprof.StopCPUProfile()
 	}
 	o := bench.PipelineOptions{Path: bench.Path(*path), Duration: *duration, FrameSize: *frameSize,
-		Batch: *batch, Rate: *rate, Filters: *filters}
+		Batch: *batch, Rate: *rate, Filters: *filters, Stages: *stages}
 	switch *mode {
 	case "rtc":
 		o.Mode = dataplane.ModeRTC
@@ -258,6 +260,11 @@ func printTable(w io.Writer, r *bench.Report) {
 	fmt.Fprintf(w, "drops         %v\n", r.Drops)
 	l := r.Latency
 	fmt.Fprintf(w, "latency (ns)  p50 %d  p90 %d  p99 %d  p99.9 %d  p99.99 %d  max %d\n", l.P50, l.P90, l.P99, l.P999, l.P9999, l.Max)
+	for _, name := range memport.StageNames {
+		if l, ok := r.StageLatency[name]; ok {
+			fmt.Fprintf(w, "  %-26s p50 %d  p90 %d  p99 %d  p99.9 %d  max %d\n", name, l.P50, l.P90, l.P99, l.P999, l.Max)
+		}
+	}
 	if b := r.Baseline; b != nil {
 		fmt.Fprintf(w, "baseline      %s: %.3f Mpps, p99 %d ns\n", b.Name, b.Mpps, b.Latency.P99)
 		fmt.Fprintf(w, "ratio         %.2fx\n", r.Ratio)

@@ -169,3 +169,23 @@ func TestBenchAFXDPDefault(t *testing.T) {
 		t.Fatalf("no latency measured over AF_XDP: %v", m["latency_ns"])
 	}
 }
+
+// --stages breaks the latency down by stage in the JSON; the stages add up
+// to about the end-to-end latency.
+func TestBenchStagesJSON(t *testing.T) {
+	m, _, err := runCLI(t, "bench", "pipeline-mem", "--duration", "500ms", "--rate", "1000000", "--stages", "--json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := 0.0
+	for _, name := range []string{"rx_to_absorb_worker", "absorb_worker_to_reinject", "reinject_to_tx", "tx_to_sink"} {
+		p50 := num(t, m, "stage_latency_ns", name, "p50")
+		if p50 <= 0 {
+			t.Errorf("%s p50 %v", name, p50)
+		}
+		sum += p50
+	}
+	if e2e := num(t, m, "latency_ns", "p50"); sum > 3*e2e || sum < e2e/3 {
+		t.Errorf("stage p50s add up to %v ns, end to end p50 is %v ns", sum, e2e)
+	}
+}

@@ -45,7 +45,16 @@ type Config struct {
 	Headroom  uint32     // bytes before the frame in its buffer; 256
 	TXQueue   int        // lists transmitted and not yet reaped, a power of two; 4096
 	Latency   bool       // record (now - sent) of received probes
+	// Stages records, for lists stamped by the switch
+	// (dataplane.Config.StageStamps), the time between its stamps: see
+	// Stages.
+	Stages bool
 }
+
+// Stage latency names, in path order: received to picked up by the absorb
+// worker, worker to reinjected at ingress, reinjected (or received, when
+// not absorbed) to handed to the port for TX, and TX to here.
+var StageNames = [...]string{"rx_to_absorb_worker", "absorb_worker_to_reinject", "reinject_to_tx", "tx_to_sink"}
 
 // Probe layout: after the L2 header, a 20-byte IPv4 and 8-byte UDP header,
 // then a 16-bit magic, a 32-bit sequence number (wrapping) and the 64-bit
@@ -89,6 +98,7 @@ type Port struct {
 	// hist, which LatencySnapshot reads under histMu
 	histMu    sync.Mutex // taken once per Transmit burst; uncontended but for snapshots
 	hist      *hdrhistogram.Histogram
+	stages    [len(StageNames)]*hdrhistogram.Histogram // with Config.Stages
 	maxSeq    uint32
 	reordered atomic.Uint64
 	received  atomic.Uint64
@@ -121,6 +131,11 @@ func New(cfg Config) (*Port, error) {
 	p.rate.Store(math.Float64bits(cfg.Rate))
 	if cfg.Latency {
 		p.hist = hdrhistogram.New(1, int64(10*time.Second), 3)
+	}
+	if cfg.Stages {
+		for i := range p.stages {
+			p.stages[i] = hdrhistogram.New(1, int64(10*time.Second), 3)
+		}
 	}
 	for i, t := range cfg.Templates {
 		ft, err := buildTemplate(t)
@@ -239,6 +254,9 @@ func (p *Port) Transmit(src []*nbl.NBL) int {
 		p.histMu.Lock()
 		defer p.histMu.Unlock()
 	}
+	if p.cfg.Stages {
+		p.recordStages(src[:n])
+	}
 	for _, l := range src[:n] {
 		d := l.Data()
 		bytes += uint64(len(d))
@@ -265,6 +283,41 @@ func (p *Port) Transmit(src []*nbl.NBL) int {
 	p.received.Add(uint64(n))
 	p.bytes.Add(bytes)
 	return n
+}
+
+// recordStages records the gaps between the switch's stamps of lists.
+func (p *Port) recordStages(lists []*nbl.NBL) {
+	now := dataplane.Now()
+	rec := func(i int, from, to int64) {
+		if from > 0 && to >= from {
+			p.stages[i].RecordValue(to - from)
+		}
+	}
+	for _, l := range lists {
+		st := &l.Stamps
+		rx, abs, inj, tx := st[nbl.StampRX], st[nbl.StampAbsorb], st[nbl.StampInject], st[nbl.StampTX]
+		if abs > 0 {
+			rec(0, rx, abs)
+			rec(1, abs, inj)
+			rec(2, inj, tx)
+		} else {
+			rec(2, rx, tx)
+		}
+		rec(3, tx, now)
+	}
+}
+
+// Stages returns the stage latency histograms by StageNames (nil without
+// Config.Stages). Read them once the switch has stopped.
+func (p *Port) Stages() map[string]*hdrhistogram.Histogram {
+	if !p.cfg.Stages {
+		return nil
+	}
+	m := map[string]*hdrhistogram.Histogram{}
+	for i, name := range StageNames {
+		m[name] = p.stages[i]
+	}
+	return m
 }
 
 // Reap implements dataplane.Driver.
