@@ -55,6 +55,9 @@ type AFXDPOptions struct {
 	// ProbeRate is the latency probes sent per second next to the load
 	// (afxdp-vswitch, afxdp-l2fwd); 0 sends none.
 	ProbeRate int
+	// Rate paces the load, in frames per second (0: as fast as the
+	// live-frames generator goes, ~10+ Mpps here).
+	Rate float64
 	Observe
 }
 
@@ -67,7 +70,8 @@ type afxdpRig struct {
 	frame   []byte
 	peerIdx int // the generator's ifindex in the namespace
 
-	probeIdx, sinkIdx int // probe sender's and receiver's ifindex in the namespace
+	probeIdx, sinkIdx int     // probe sender's and receiver's ifindex in the namespace
+	rate              float64 // offered frames per second; 0: unpaced
 }
 
 // probeEtherType marks latency probes: the far end's counter passes them
@@ -209,6 +213,9 @@ func (r *afxdpRig) generate(cpu int, stop <-chan struct{}, sent *atomic.Uint64) 
 		if _, err := pin.Thread(cpu); err != nil {
 			return err
 		}
+		if r.rate > 0 {
+			return r.generatePaced(stop, sent)
+		}
 		const chunk = 1 << 20 // few runs per second: the harness allocates a little per run
 		for {
 			select {
@@ -222,6 +229,19 @@ func (r *afxdpRig) generate(cpu int, stop <-chan struct{}, sent *atomic.Uint64) 
 			sent.Add(chunk)
 		}
 	})
+}
+
+// generatePaced offers r.rate frames per second from an AF_XDP TX socket
+// on the generator's veth end (the live-frames generator cannot be paced
+// finely: each of its runs costs ~24 ms here). The socket is opened per
+// run, in the namespace, on the generator's pinned thread.
+func (r *afxdpRig) generatePaced(stop <-chan struct{}, sent *atomic.Uint64) error {
+	g, err := afxdp.NewTXGenerator(r.peerIdx, r.frame, 4096)
+	if err != nil {
+		return fmt.Errorf("paced generator: %w", err)
+	}
+	defer g.Close()
+	return g.Run(r.rate, stop, sent)
 }
 
 func macOf(hw net.HardwareAddr) dataplane.MAC {

@@ -277,6 +277,7 @@ func CompareAFXDP(o AFXDPOptions, runs int, baseline bool, progress io.Writer, h
 		if err != nil {
 			return nil, err
 		}
+		rig.rate = o.Rate
 		defer func() {
 			if cerr := rig.close(); err == nil && cerr != nil {
 				err = fmt.Errorf("tear down: %w", cerr)

@@ -207,7 +207,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	var rep *bench.Report
 	if afx {
 		ao := bench.AFXDPOptions{Scenario: scenario, Mode: o.Mode, Batch: o.Batch, FrameSize: o.FrameSize,
-			Duration: o.Duration, CPUs: o.CPUs, Stop: o.Stop, ProbeRate: *probes, Observe: ob.Observe}
+			Duration: o.Duration, CPUs: o.CPUs, Stop: o.Stop, ProbeRate: *probes, Observe: ob.Observe, Rate: *rate}
 		if len(ao.CPUs) > 0 {
 			ao.GenCPU = ao.CPUs[0]
 		}

@@ -189,3 +189,22 @@ func TestBenchStagesJSON(t *testing.T) {
 		t.Errorf("stage p50s add up to %v ns, end to end p50 is %v ns", sum, e2e)
 	}
 }
+
+// --rate paces the AF_XDP load (the paced AF_XDP TX generator): the switch
+// gets what is offered, and delivers it, with latency measured.
+func TestBenchAFXDPPaced(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: the AF_XDP scenario builds veth pairs and a namespace")
+	}
+	m, _, err := runCLI(t, "bench", "afxdp-vswitch", "--rate", "200000", "--duration", "1s", "--json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	off, got := num(t, m, "offered_mpps"), num(t, m, "mpps")
+	if off < 0.17 || off > 0.22 || got < 0.95*off || num(t, m, "accounting", "leaked") != 0 {
+		t.Fatalf("offered %.3f Mpps, delivered %.3f: %v", off, got, m)
+	}
+	if num(t, m, "latency_ns", "p50") <= 0 {
+		t.Fatalf("no latency: %v", m["latency_ns"])
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"net"
 	"os/exec"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -376,4 +377,48 @@ func settle(sw *dataplane.Switch, n uint64, stop chan struct{}, got <-chan int) 
 	time.Sleep(100 * time.Millisecond)
 	close(stop)
 	return <-got
+}
+
+// The paced TX generator offers the rate it is asked for, and every frame
+// arrives at the far end.
+func TestTXGeneratorPaced(t *testing.T) {
+	skipUnlessPrivileged(t)
+	topo, err := afxdp.NewTopology(1, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer topo.Close()
+	frame := make([]byte, 64)
+	copy(frame, topo.Pairs[0].PeerMAC)
+	copy(frame[6:], topo.Pairs[0].HostMAC)
+	binary.BigEndian.PutUint16(frame[12:], testEtherType)
+	g, err := afxdp.NewTXGenerator(topo.Pairs[0].HostIndex, frame, 1024)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	stop := make(chan struct{})
+	got := receiver(t, topo, topo.Pairs[0].Peer, stop)
+	const rate, d = 100_000, 500 * time.Millisecond
+	var sent atomic.Uint64
+	genStop := make(chan struct{})
+	done := make(chan error, 1)
+	start := time.Now()
+	go func() { done <- g.Run(rate, genStop, &sent) }()
+	time.Sleep(d)
+	close(genStop)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	elapsed := time.Since(start)
+	time.Sleep(100 * time.Millisecond)
+	close(stop)
+	n := <-got
+	want := rate * elapsed.Seconds()
+	if s := float64(sent.Load()); s < 0.9*want || s > 1.05*want {
+		t.Fatalf("sent %v frames in %v at %d/s: want about %v", s, elapsed, rate, want)
+	}
+	if uint64(n) != sent.Load() {
+		t.Fatalf("received %d of %d", n, sent.Load())
+	}
 }
