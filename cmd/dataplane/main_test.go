@@ -196,12 +196,13 @@ func TestBenchAFXDPPaced(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root: the AF_XDP scenario builds veth pairs and a namespace")
 	}
-	m, _, err := runCLI(t, "bench", "afxdp-vswitch", "--rate", "200000", "--duration", "1s", "--json")
+	// a rate the switch keeps up with even under -race (10x slower)
+	m, _, err := runCLI(t, "bench", "afxdp-vswitch", "--rate", "30000", "--probe-rate", "1000", "--duration", "1s", "--json")
 	if err != nil {
 		t.Fatal(err)
 	}
 	off, got := num(t, m, "offered_mpps"), num(t, m, "mpps")
-	if off < 0.17 || off > 0.22 || got < 0.95*off || num(t, m, "accounting", "leaked") != 0 {
+	if off < 0.027 || off > 0.033 || got < 0.95*off || num(t, m, "accounting", "leaked") != 0 {
 		t.Fatalf("offered %.3f Mpps, delivered %.3f: %v", off, got, m)
 	}
 	if num(t, m, "latency_ns", "p50") <= 0 {
