@@ -370,3 +370,58 @@ func TestMACTableStatic(t *testing.T) {
 		t.Fatalf("ParseMAC: %v %v %s", m, err, m)
 	}
 }
+
+// Without callouts, a packet with the same incoming values as the one
+// before reuses its verdict; the result must be what classifying each
+// packet gives, whatever the runs of equal and differing values.
+func TestClassifyMemoMatchesPerPacket(t *testing.T) {
+	const blocked MAC = 0x02000000000b
+	filters := []Filter{
+		{Name: "b", Layer: LayerIngress, Weight: 5, Action: FilterBlock, Conditions: []Condition{{Field: FieldMACDestination, Value: uint64(blocked)}}},
+		{Name: "v", Layer: LayerIngress, Weight: 4, Action: FilterBlock, Conditions: []Condition{{Field: FieldVLANID, Value: 7}}},
+		{Name: "p", Layer: LayerIngress, Weight: 1, Action: FilterPermit},
+	}
+	_, q, _, _ := newStaged(t, nil, filters)
+	cls := q.ingress.cls
+	cache := q.sw.arena.Frames().NewCache(64)
+	batch := make([]*nbl.NBL, 32)
+	ins := make([]Incoming, 32)
+	for round := 0; round < 50; round++ {
+		if cache.Get(batch) != 32 {
+			t.Fatal("no frames")
+		}
+		for i := range ins {
+			in := Incoming{MACDestination: 0x02000000000c, EtherType: EtherTypeIPv4}
+			switch (i * (round + 1) / 3) % 4 { // runs of equal values, of varying lengths
+			case 1:
+				in.MACDestination = blocked
+			case 2:
+				in.VLANID = 7
+			case 3:
+				in.SourcePortID = 9
+			}
+			ins[i] = in
+		}
+		var want []*nbl.NBL
+		for i := range ins {
+			var out ClassifyOut
+			if v, _ := q.sw.filters.Load().layers[LayerIngress].classify(&Call{In: &ins[i]}, &out, false); v == verdictPermit {
+				want = append(want, batch[i])
+			}
+		}
+		got := cls.pass(batch, ins)
+		if len(got) != len(want) {
+			t.Fatalf("round %d: %d permitted, per-packet classify permits %d", round, len(got), len(want))
+		}
+		for i := range got {
+			if got[i] != want[i] {
+				t.Fatalf("round %d: permitted list %d differs", round, i)
+			}
+		}
+		cache.Put(got)
+		for q.retireL.Len() > 0 { // the blocked ones
+			var r [32]*nbl.NBL
+			cache.Put(r[:q.retireL.DequeueBurst(r[:])])
+		}
+	}
+}
