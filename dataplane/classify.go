@@ -72,8 +72,8 @@ func (ls *layerSet) classify(c *Call, out *ClassifyOut, unloading bool) (verdict
 			}
 			*out = ClassifyOut{ActionType: ActionContinue, Rights: rights}
 			c.Filter = f.name
-			c.Handle = f.callout.handle
-			f.callout.c.Classify(c, out)
+			c.Handle = f.handle
+			f.classifyFn(c, out)
 			if out.ActionType == ActionBlock {
 				if out.Flags&ClassifyFlagAbsorb != 0 {
 					return verdictAbsorb, f.callout

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+
+	"github.com/wfpxdp/wfpxdp/inject"
 )
 
 // Layer is a vSwitch Ethernet filtering layer.
@@ -84,11 +86,15 @@ type cond struct {
 
 // compiledFilter is a Filter in the form the classify loop evaluates.
 type compiledFilter struct {
-	weight     uint64
-	conds      [maxConditions]cond
-	n          int
-	action     FilterAction
-	callout    *calloutEntry
+	weight  uint64
+	conds   [maxConditions]cond
+	n       int
+	action  FilterAction
+	callout *calloutEntry
+	// classifyFn and handle are the callout's, copied here so the classify
+	// loop reaches them without two pointer chases per packet
+	classifyFn func(*Call, *ClassifyOut)
+	handle     *inject.Handle
 	clearRight bool
 	name       string
 }
@@ -193,7 +199,7 @@ func compileFilter(f Filter, callouts map[string]*calloutEntry) (compiledFilter,
 		if ce == nil {
 			return cf, fmt.Errorf("%w %q: callout %q is not registered", ErrFilter, f.Name, f.Callout)
 		}
-		cf.callout = ce
+		cf.callout, cf.classifyFn, cf.handle = ce, ce.c.Classify, ce.handle
 	default:
 		return cf, fmt.Errorf("%w %q: unknown action %d", ErrFilter, f.Name, f.Action)
 	}
