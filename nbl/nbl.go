@@ -1,6 +1,9 @@
 package nbl
 
-import "sync/atomic"
+import (
+	"sync/atomic"
+	"unsafe"
+)
 
 // CompleteFunc models FWPS_INJECT_COMPLETE0 (spec R37): called once per
 // injected list, on the completion stage, with Status set. dispatchLevel is
@@ -91,10 +94,9 @@ const (
 // Header holds every field of an NBL that its owner may set; the whole of
 // it is cleared in one store when the descriptor is returned to its pool.
 type Header struct {
-	Next           *NBL  // next list of a chain (R14); the owner links and cuts it
-	FirstNetBuffer *NB   // always &the list's own buffer here
-	Parent         *NBL  // ParentNetBufferList: set on clones (R33)
-	Status         int32 // NTSTATUS of the last operation; set before completion (R19)
+	// Hot fields first: with the NBL's layout these share one cache line.
+	Next   *NBL  // next list of a chain (R14); the owner links and cuts it
+	Status int32 // NTSTATUS of the last operation; set before completion (R19)
 	// InFlight is set while the list is owned by the engine between an
 	// accepted injection and its completion (R22b).
 	InFlight bool
@@ -112,16 +114,19 @@ type Header struct {
 	// flood copies in flight; the switch finishes it after the last one.
 	HeldForCopies bool
 
+	// Injection state (R20, R24), written by inject/ when a list is
+	// accepted. InjectedBy is the injecting handle's id, 0 if never
+	// injected; InjectContext comes back from the state query.
+	InjectedBy uint32
+
 	// Context is scratch for the current owner (NET_BUFFER_LIST_CONTEXT).
 	Context [2]uint64
 
 	VSwitch VSwitchMeta
 
-	// Injection state (R20, R24), written by inject/ when a list is
-	// accepted. InjectedBy is the injecting handle's id, 0 if never
-	// injected; InjectContext comes back from the state query.
-	InjectedBy    uint32
-	InjectContext any
+	FirstNetBuffer *NB  // always &the list's own buffer here
+	Parent         *NBL // ParentNetBufferList: set on clones (R33)
+	InjectContext  any
 	// Complete and CompleteContext are the completion the inject call
 	// registered (R18); nil for originals reinjected without one (G4).
 	Complete        CompleteFunc
@@ -137,17 +142,21 @@ type Header struct {
 // reference counts, which are atomic because clones and references are
 // released on other goroutines.
 type NBL struct {
-	// The pool's bookkeeping comes first, on the cache line it shares with
-	// the start of Header, so a return touches as few lines as possible.
+	// Layout: 256 bytes, four cache lines (the arena's array is
+	// line-aligned). The first line holds the pool's bookkeeping and the
+	// buffer (what a pool round trip and a data access touch), the second
+	// the head of Header (chain, status, queue, context, vSwitch
+	// metadata); the completion and stamps come after.
 	pool      *Pool        // the pool this descriptor belongs to
 	childRefs atomic.Int32 // live clones of this list (R33, R34)
 	refs      atomic.Int32 // outstanding References (R35)
 	index     uint32       // descriptor index; == frame index for frames
 	state     descState    // written by the owner and the pool only
 	keepFrame bool         // frame descriptor: the frame binding survives reset
+	nb        NB
 
 	Header
-	nb NB
+	_ [256 - 64 - unsafe.Sizeof(Header{})]byte // to 256 bytes (fails to compile if Header grows past it)
 }
 
 // Index returns the descriptor's index in its arena; for frame descriptors

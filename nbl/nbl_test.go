@@ -3,6 +3,7 @@ package nbl
 import (
 	"errors"
 	"testing"
+	"unsafe"
 )
 
 func newTestArena(t testing.TB, frames, reserve int) *Arena {
@@ -421,5 +422,19 @@ func TestPacketContextCarried(t *testing.T) {
 	cl := a.Reserve().NewCache(2).Clone(b[0])
 	if cl.VSwitch.PacketContext != 0xfeed || cl.VSwitch.Flags&MetaPacketContext == 0 {
 		t.Fatal("packet context lost on clone")
+	}
+}
+
+// The descriptor is four cache lines, the hot ones first (see NBL).
+func TestLayout(t *testing.T) {
+	var l NBL
+	if s := unsafe.Sizeof(l); s != 256 {
+		t.Fatalf("NBL is %d bytes, want 256", s)
+	}
+	if end := unsafe.Offsetof(l.nb) + unsafe.Sizeof(l.nb); end > 64 {
+		t.Fatalf("the buffer ends at byte %d, past the first cache line", end)
+	}
+	if end := unsafe.Offsetof(l.Header) + unsafe.Offsetof(l.Header.VSwitch) + unsafe.Sizeof(l.Header.VSwitch); end > 128+8 {
+		t.Fatalf("the vSwitch metadata ends at byte %d", end)
 	}
 }
