@@ -87,6 +87,15 @@ func (ls *layerSet) classify(c *Call, out *ClassifyOut, unloading bool) (verdict
 	}
 }
 
+// sameValues reports whether two packets have the same incoming values for
+// every field a condition can test (the address types and the header
+// length follow from the others; the switch id is the same).
+func sameValues(a, b *Incoming) bool {
+	return a.MACDestination == b.MACDestination && a.MACSource == b.MACSource &&
+		a.EtherType == b.EtherType && a.VLANID == b.VLANID && a.SourcePortID == b.SourcePortID &&
+		a.DestPortID == b.DestPortID && a.SourceNICIndex == b.SourceNICIndex && a.L2Flags == b.L2Flags
+}
+
 // classifier runs classify passes over batches and routes the results:
 // permitted lists are returned, blocked ones retired with a drop reason,
 // absorbed ones moved to their callout's absorb link. One per stage; its
@@ -134,7 +143,7 @@ func (c *classifier) pass(batch []*nbl.NBL, ins []Incoming) []*nbl.NBL {
 	for i, l := range batch {
 		var v verdict
 		var ce *calloutEntry
-		if memo && i > 0 && ins[i] == ins[i-1] {
+		if memo && i > 0 && sameValues(&ins[i], &ins[i-1]) {
 			v = last
 		} else {
 			c.call.In, c.call.Meta, c.call.List = &ins[i], &l.VSwitch, l

@@ -124,6 +124,8 @@ func (s *egressStage) addCopy(copies []*nbl.NBL, l *nbl.NBL, p *Port, l2 uint32)
 	in := &s.ins[len(copies)]
 	in.MACDestination = MAC(l.Context[0])
 	in.MACDestType = in.MACDestination.Type()
+	in.MACSource = macAt(l.Data()[6:]) // parsed at ingress: the frame holds a header
+	in.MACSourceType = in.MACSource.Type()
 	in.EtherType = uint16(l.Context[1])
 	in.VLANID = uint16(l.Context[1] >> 16)
 	in.VSwitchID = &s.q.sw.id

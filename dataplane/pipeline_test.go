@@ -217,3 +217,18 @@ func TestAdmissionSharedByPorts(t *testing.T) {
 		t.Fatalf("received %d of %d, drops %v", r.received(3), 2*n, st.Drops)
 	}
 }
+
+// Egress conditions see the packet's own values: a filter on the source
+// MAC at the egress layer blocks exactly the packets from that MAC (the
+// egress stage once left the source MAC of an earlier packet in place).
+func TestEgressFilterOnSourceMAC(t *testing.T) {
+	const n = 3000
+	r := newRig(t, rigOpts{limit: n,
+		templates: []memport.Template{{Dst: macB, Src: macA}, {Dst: macB, Src: 0x02_00_00_00_00_0D}, {Dst: macB, Src: 0x02_00_00_00_00_0E}},
+		filters: []dataplane.Filter{{Name: "block-d-out", Layer: dataplane.LayerEgress, Action: dataplane.FilterBlock,
+			Conditions: []dataplane.Condition{{Field: dataplane.FieldMACSource, Value: 0x02_00_00_00_00_0D}}}}})
+	r.run(func() bool { return r.received(2)+r.sw.Stats().TotalDrops == n })
+	if st := r.sw.Stats(); r.received(2) != 2*n/3 || st.Drops["egress_blocked"] != n/3 {
+		t.Fatalf("received %d, drops %v: want %d and %d egress_blocked", r.received(2), st.Drops, 2*n/3, n/3)
+	}
+}
