@@ -264,7 +264,7 @@ func (r *afxdpRig) runSubject(o AFXDPOptions) (*Result, error) {
 	}
 	defer afxdp.FreeRegion(region)
 	sw, err := dataplane.New(inject.NewEngine(), dataplane.Config{ID: inject.GUID{0xaf, 0x5}, Frames: frames, FrameSize: 2048,
-		Region: region, Mode: o.Mode, Batch: o.Batch, CPUs: o.CPUs, Capture: o.Capture})
+		Region: region, Mode: o.Mode, Batch: o.Batch, CPUs: switchCPUs(o), Capture: o.Capture})
 	if err != nil {
 		return nil, err
 	}
@@ -605,4 +605,19 @@ func (r *afxdpRig) openPorts(arena *nbl.Arena) (ports []*afxdp.Port, closeProgs 
 		ports = append(ports, p)
 	}
 	return ports, closeProgs, nil
+}
+
+// switchCPUs are the CPUs the switch's lcores get: all but the
+// generator's, when there are others.
+func switchCPUs(o AFXDPOptions) []int {
+	var cs []int
+	for _, c := range o.CPUs {
+		if c != o.GenCPU {
+			cs = append(cs, c)
+		}
+	}
+	if len(cs) == 0 {
+		return o.CPUs
+	}
+	return cs
 }

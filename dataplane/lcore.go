@@ -7,6 +7,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/wfpxdp/wfpxdp/ring/pin"
 )
 
@@ -28,6 +30,7 @@ type lcore struct {
 	pin    bool
 	stages []namedStage
 	sleep  time.Duration
+	shared bool // another lcore is pinned to the same CPU
 	// busyNS estimates the time spent in rounds that moved packets, from
 	// one timed round in busySample: user-space cost, without the idle
 	// polling a busy-poll loop also burns.
@@ -81,6 +84,11 @@ func (lc *lcore) Run(stop <-chan struct{}, started func()) {
 		if idle&(1<<16-1) == 0 {
 			runtime.Gosched()
 		}
+		if lc.shared && idle&1023 == 0 {
+			// another lcore polls on this CPU: let it run now rather than
+			// at the end of a scheduler time slice
+			schedYield()
+		}
 		if lc.sleep > 0 && idle > 1<<20 {
 			time.Sleep(lc.sleep)
 		}
@@ -125,5 +133,15 @@ func (sw *Switch) buildLcores() []*lcore {
 			&lcore{cpu: cpu(2 * q.idx), pin: !sw.cfg.NoPin, stages: []namedStage{ingress}, sleep: sleep},
 			&lcore{cpu: cpu(2*q.idx + 1), pin: !sw.cfg.NoPin, stages: rest, sleep: sleep})
 	}
+	perCPU := map[int]int{}
+	for _, lc := range out {
+		perCPU[lc.cpu]++
+	}
+	for _, lc := range out {
+		lc.shared = lc.pin && perCPU[lc.cpu] > 1
+	}
 	return out
 }
+
+// schedYield gives the CPU to another runnable thread (sched_yield(2)).
+func schedYield() { unix.Syscall(unix.SYS_SCHED_YIELD, 0, 0, 0) }
