@@ -35,11 +35,56 @@ type SweepReport struct {
 // o.Duration. Loss and reordering come from the probes' sequence numbers.
 func LatencySweep(o PipelineOptions, fractions []float64, progress io.Writer, plotPath string) (*SweepReport, error) {
 	rep := &SweepReport{Scenario: "latency", Path: string(o.Path), Mode: o.Mode.String(), FrameSize: max(o.FrameSize, 64), Machine: machine()}
-	maxo := o
-	maxo.Rate, maxo.Duration = 0, max(o.Duration/2, time.Second)
-	r, err := RunPipeline(maxo)
+	run := func(rate float64) (*Result, error) {
+		so := o
+		so.Rate = rate
+		if rate == 0 {
+			so.Duration = max(o.Duration/2, time.Second)
+		}
+		return RunPipeline(so)
+	}
+	return rep, sweep(rep, run, fractions, progress, plotPath, fmt.Sprintf("latency sweep, %s %s", o.Path, o.Mode))
+}
+
+// LatencySweepAFXDP is LatencySweep over AF_XDP (the afxdp-vswitch path,
+// own veth pairs per step): the maximum from the unpaced live-frames
+// generator, then each fraction of it offered by the paced AF_XDP TX
+// generator, latency from the timestamped probes at the far end. Lost is
+// what was offered and never delivered (the kernel's drops included).
+func LatencySweepAFXDP(o AFXDPOptions, fractions []float64, progress io.Writer, plotPath string) (*SweepReport, error) {
+	if err := CanRunAFXDP(); err != nil {
+		return nil, err
+	}
+	if len(o.CPUs) == 0 {
+		o.CPUs = []int{0, 1}
+	}
+	o.Scenario = ScenarioVSwitch
+	rep := &SweepReport{Scenario: "latency", Path: "afxdp-vswitch", Mode: o.Mode.String(), FrameSize: max(o.FrameSize, 60), Machine: machine()}
+	run := func(rate float64) (res *Result, err error) {
+		rig, err := newAFXDPRig(o.FrameSize)
+		if err != nil {
+			return nil, err
+		}
+		defer func() {
+			if cerr := rig.close(); err == nil && cerr != nil {
+				err = fmt.Errorf("tear down: %w", cerr)
+			}
+		}()
+		rig.rate = rate
+		res, err = rig.runSubject(o)
+		if res != nil && res.Offered > res.Packets {
+			res.Lost = res.Offered - res.Packets
+		}
+		return res, err
+	}
+	return rep, sweep(rep, run, fractions, progress, plotPath, fmt.Sprintf("latency sweep over AF_XDP, %s", o.Mode))
+}
+
+// sweep runs the maximum (rate 0), then each fraction of it, into rep.
+func sweep(rep *SweepReport, run func(rate float64) (*Result, error), fractions []float64, progress io.Writer, plotPath, title string) error {
+	r, err := run(0)
 	if err != nil {
-		return nil, fmt.Errorf("measure maximum: %w", err)
+		return fmt.Errorf("measure maximum: %w", err)
 	}
 	rep.MaxMpps = r.Mpps
 	if progress != nil {
@@ -47,31 +92,28 @@ func LatencySweep(o PipelineOptions, fractions []float64, progress io.Writer, pl
 	}
 	curves := map[string]*hdrhistogram.Histogram{}
 	for _, f := range fractions {
-		so := o
-		so.Rate = f * r.Mpps * 1e6
-		sr, err := RunPipeline(so)
+		rate := f * r.Mpps * 1e6
+		sr, err := run(rate)
 		if err != nil {
-			return rep, fmt.Errorf("step %.0f%%: %w", 100*f, err)
+			return fmt.Errorf("step %.0f%%: %w", 100*f, err)
 		}
 		step := SweepStep{Fraction: f, OfferedMpps: sr.OfferedMpps, Mpps: sr.Mpps, Reordered: sr.Reordered,
-			Latency: latencyOf(sr), Leaked: sr.Accounting.Leaked}
-		step.Lost = sr.Lost
+			Latency: latencyOf(sr), Leaked: sr.Accounting.Leaked, Lost: sr.Lost}
 		rep.Steps = append(rep.Steps, step)
-		curves[fmt.Sprintf("%3.0f%% of max (%.2f Mpps)", 100*f, so.Rate/1e6)] = sr.Latency
+		curves[fmt.Sprintf("%3.0f%% of max (%.2f Mpps)", 100*f, rate/1e6)] = sr.Latency
 		if progress != nil {
 			l := step.Latency
 			fmt.Fprintf(progress, "%3.0f%%: offered %.3f Mpps, delivered %.3f, p50 %d p99 %d p99.9 %d max %d ns\n",
 				100*f, step.OfferedMpps, step.Mpps, l.P50, l.P99, l.P999, l.Max)
 		}
 		if sr.Accounting.Leaked != 0 {
-			return rep, fmt.Errorf("step %.0f%%: %w", 100*f, ErrLeaked)
+			return fmt.Errorf("step %.0f%%: %w", 100*f, ErrLeaked)
 		}
 	}
 	if plotPath != "" {
-		title := fmt.Sprintf("latency sweep, %s %s, max %.2f Mpps", o.Path, o.Mode, r.Mpps)
-		if err := PlotLatency(plotPath, title, curves); err != nil {
-			return rep, err
+		if err := PlotLatency(plotPath, fmt.Sprintf("%s, max %.2f Mpps", title, r.Mpps), curves); err != nil {
+			return err
 		}
 	}
-	return rep, nil
+	return nil
 }

@@ -107,12 +107,17 @@ type classifier struct {
 	out     ClassifyOut // passed to callouts; reused so nothing escapes per packet
 	permit  []*nbl.NBL
 	drops   []*nbl.NBL
-	absorb  [][]*nbl.NBL // per callout id
+	absorb  [][]*nbl.NBL   // per callout id
+	cnt     *stageCounters // the owning stage's
 	absorbL []link[*nbl.NBL]
 }
 
 func newClassifier(q *queue, layer Layer, batch int) *classifier {
-	c := &classifier{q: q, layer: layer, permit: make([]*nbl.NBL, 0, batch), drops: make([]*nbl.NBL, 0, batch)}
+	cnt := q.rxCnt
+	if layer == LayerEgress {
+		cnt = q.txCnt
+	}
+	c := &classifier{q: q, layer: layer, cnt: cnt, permit: make([]*nbl.NBL, 0, batch), drops: make([]*nbl.NBL, 0, batch)}
 	for _, w := range q.workers {
 		c.absorb = append(c.absorb, make([]*nbl.NBL, 0, batch))
 		c.absorbL = append(c.absorbL, w.absorbIn[layer])
@@ -129,7 +134,7 @@ func (c *classifier) pass(batch []*nbl.NBL, ins []Incoming) []*nbl.NBL {
 	ls := &sw.filters.Load().layers[c.layer]
 	unloading := sw.unloading.Load()
 	c.permit, c.drops = c.permit[:0], c.drops[:0]
-	c.q.counters.classified.add(len(batch))
+	c.cnt.classified.add(len(batch))
 	if ls.permitAll {
 		return batch
 	}
@@ -162,13 +167,13 @@ func (c *classifier) pass(batch []*nbl.NBL, ins []Incoming) []*nbl.NBL {
 		}
 	}
 	c.call = Call{Layer: c.layer}
-	cnt := &c.q.counters
+	cnt := c.cnt
 	if len(c.drops) > 0 {
 		reason := DropBlocked
 		if c.layer == LayerEgress {
 			reason = DropEgressBlocked
 		}
-		c.q.drop(c.drops, reason, inject.StatusFwpDropNoICMP)
+		c.q.drop(cnt, c.drops, reason, inject.StatusFwpDropNoICMP)
 	}
 	if absorbed > 0 {
 		for id, lists := range c.absorb {
@@ -180,7 +185,7 @@ func (c *classifier) pass(batch []*nbl.NBL, ins []Incoming) []*nbl.NBL {
 			n := c.absorbL[id].EnqueueBurst(lists)
 			cnt.absorbed.add(n)
 			if n < len(lists) { // the worker is behind: fail closed (R29)
-				c.q.drop(lists[n:], DropAbsorbFull, inject.StatusInsufficientResources)
+				c.q.drop(cnt, lists[n:], DropAbsorbFull, inject.StatusInsufficientResources)
 			}
 			c.absorb[id] = lists[:0]
 		}

@@ -96,7 +96,7 @@ func (c *completionStage) freeCopy(l *nbl.NBL) {
 	parent := l.Parent
 	one := [1]*nbl.NBL{l}
 	if c.reserve.Put(one[:]) != nil {
-		c.q.counters.misuse.add(1)
+		c.q.txCnt.misuse.add(1)
 		return
 	}
 	if parent.HeldForCopies && parent.ChildRefCount() == 0 {
@@ -142,7 +142,7 @@ func (c *completionStage) finish(l *nbl.NBL) {
 	default:
 		// a clone or allocated list that was never injected cannot reach
 		// the switch; count it and give it back to the reserve
-		c.q.counters.misuse.add(1)
+		c.q.txCnt.misuse.add(1)
 		one := [1]*nbl.NBL{l}
 		c.reserve.Put(one[:])
 	}
@@ -157,7 +157,7 @@ func (c *completionStage) flush() {
 	for len(c.done) > 0 && !c.completing {
 		batch := c.done
 		c.done, c.spare = c.spare[:0], batch
-		c.q.counters.completions.add(len(batch))
+		c.q.txCnt.completions.add(len(batch))
 		c.completing = true
 		c.completer.Complete(batch)
 		c.completing = false
@@ -170,7 +170,7 @@ func (c *completionStage) flush() {
 
 func (c *completionStage) putFrames(lists []*nbl.NBL) {
 	if err := c.frames.Put(lists); err != nil {
-		c.q.counters.misuse.add(1)
+		c.q.txCnt.misuse.add(1)
 	}
 }
 

@@ -91,16 +91,16 @@ func (s *egressStage) Poll() int {
 			}
 			cl.FloodCopy = true
 			cl.Context = l.Context
-			q.counters.flooded.add(1)
+			q.txCnt.flooded.add(1)
 			copies = s.addCopy(copies, cl, p, nbl.L2ReclassifyMultiDestination)
 		}
 		if first {
 			nodest = append(nodest, l)
 		}
 	}
-	q.counters.drops[DropCloneExhausted].add(noclone)
+	q.txCnt.drops[DropCloneExhausted].add(noclone)
 	if len(nodest) > 0 {
-		q.drop(nodest, DropNoDestination, inject.StatusInvalidDeviceState)
+		q.drop(q.txCnt, nodest, DropNoDestination, inject.StatusInvalidDeviceState)
 	}
 	permitted := s.cls.pass(copies, s.ins[:len(copies)])
 	s.transmit(permitted)
@@ -159,7 +159,7 @@ func (s *egressStage) transmit(lists []*nbl.NBL) {
 		s.tx[slot] = batch[:0]
 		p := sw.ports[slot].Load()
 		if p == nil || !p.attached() {
-			q.drop(batch, DropNoDestination, inject.StatusInvalidDeviceState) // G2
+			q.drop(q.txCnt, batch, DropNoDestination, inject.StatusInvalidDeviceState) // G2
 			continue
 		}
 		s.send(p, slot, batch)
@@ -177,7 +177,7 @@ func (s *egressStage) send(p *Port, slot int, batch []*nbl.NBL) {
 		p.txFull.add(len(batch)) // behind lists the port refused: none goes straight out
 		room := cap(pend) - len(pend)
 		if len(batch) > room {
-			q.drop(batch[room:], DropTxFull, inject.StatusInsufficientResources)
+			q.drop(q.txCnt, batch[room:], DropTxFull, inject.StatusInsufficientResources)
 			batch = batch[:room]
 		}
 		s.pending[slot] = append(pend, batch...)
@@ -186,7 +186,7 @@ func (s *egressStage) send(p *Port, slot int, batch []*nbl.NBL) {
 	}
 	n := p.queues[q.idx].Transmit(batch)
 	p.tx.add(n)
-	q.counters.tx.add(n)
+	q.txCnt.tx.add(n)
 	if n < len(batch) {
 		p.txFull.add(len(batch) - n)
 		s.pending[slot] = append(pend, batch[n:]...)
@@ -206,14 +206,14 @@ func (s *egressStage) retryPending() int {
 		}
 		p := sw.ports[slot].Load()
 		if p == nil || !p.attached() {
-			q.drop(pend, DropNoDestination, inject.StatusInvalidDeviceState)
+			q.drop(q.txCnt, pend, DropNoDestination, inject.StatusInvalidDeviceState)
 			s.npending -= len(pend)
 			s.pending[slot] = pend[:0]
 			continue
 		}
 		n := p.queues[q.idx].Transmit(pend)
 		p.tx.add(n)
-		q.counters.tx.add(n)
+		q.txCnt.tx.add(n)
 		sent += n
 		s.npending -= n
 		s.pending[slot] = pend[:copy(pend, pend[n:])]

@@ -36,7 +36,10 @@ type queue struct {
 	// touching the shared pool.
 	rxCaches, txCaches *cacheSet
 
-	counters stageCounters
+	// Counters, like the caches, one set per lcore: the ingress stage's
+	// (rx) and the other stages' (tx), so that in pipelined mode no
+	// counter line moves between cores. In RTC both are the same set.
+	rxCnt, txCnt *stageCounters
 }
 
 func newQueue(sw *Switch, idx int, callouts []*calloutEntry) (*queue, error) {
@@ -44,8 +47,11 @@ func newQueue(sw *Switch, idx int, callouts []*calloutEntry) (*queue, error) {
 	q := &queue{sw: sw, idx: idx}
 	q.rxCaches = newCacheSet(sw, cfg.Batch)
 	q.txCaches = q.rxCaches
+	q.rxCnt = &stageCounters{}
+	q.txCnt = q.rxCnt
 	if cfg.Mode == ModePipeline {
 		q.txCaches = newCacheSet(sw, cfg.Batch)
+		q.txCnt = &stageCounters{}
 	}
 	var err error
 	if q.fwd, err = newLink[*nbl.NBL](cfg.Link, cfg.RingSize, false); err != nil {
@@ -109,12 +115,13 @@ func (q *queue) retire(lists []*nbl.NBL) {
 	}
 }
 
-// drop counts lists dropped for reason and retires them with status.
-func (q *queue) drop(lists []*nbl.NBL, reason DropReason, status inject.Status) {
+// drop counts lists dropped for reason in cnt (the calling stage's) and
+// retires them with status.
+func (q *queue) drop(cnt *stageCounters, lists []*nbl.NBL, reason DropReason, status inject.Status) {
 	for _, l := range lists {
 		l.Status = int32(status)
 	}
-	q.counters.drops[reason].add(len(lists))
+	cnt.drops[reason].add(len(lists))
 	q.sw.cfg.Capture.record(lists, CaptureDropped, reason)
 	q.retire(lists)
 }
@@ -219,7 +226,7 @@ func (s *ingressStage) Poll() int {
 			l.Queue = uint16(q.idx)
 		}
 		p.rx.add(k)
-		q.counters.rx.add(k)
+		q.rxCnt.rx.add(k)
 		s.process(batch, false)
 		work += k
 		budget -= k // the links' room is shared by all ports
@@ -274,17 +281,17 @@ func (s *ingressStage) process(batch []*nbl.NBL, injected bool) {
 		good = append(good, l)
 	}
 	if len(gone) > 0 {
-		q.drop(gone, DropSourceGone, inject.StatusInvalidDeviceState)
+		q.drop(q.rxCnt, gone, DropSourceGone, inject.StatusInvalidDeviceState)
 	}
 	if len(bad) > 0 {
-		q.drop(bad, DropMalformed, inject.StatusInvalidParameter)
+		q.drop(q.rxCnt, bad, DropMalformed, inject.StatusInvalidParameter)
 	}
 	if injected {
-		q.counters.reinjected.add(len(good))
+		q.rxCnt.reinjected.add(len(good))
 	}
 	permitted := s.cls.pass(good, s.ins[:len(good)])
 	if n := q.fwd.EnqueueBurst(permitted); n < len(permitted) {
-		q.drop(permitted[n:], DropForwardFull, inject.StatusInsufficientResources)
+		q.drop(q.rxCnt, permitted[n:], DropForwardFull, inject.StatusInsufficientResources)
 	}
 }
 

@@ -241,22 +241,28 @@ func (sw *Switch) Accounting() Accounting {
 func (sw *Switch) Stats() Stats {
 	st := Stats{Drops: map[string]uint64{}}
 	for _, q := range sw.queues {
-		c := &q.counters
-		st.RX += c.rx.load()
-		st.QueueRX = append(st.QueueRX, c.rx.load())
-		st.TX += c.tx.load()
-		st.Classified += c.classified.load()
-		st.Absorbed += c.absorbed.load()
-		st.Reinjected += c.reinjected.load()
-		st.Flooded += c.flooded.load()
-		st.Completions += c.completions.load()
-		st.MisusedDescriptorsPut += c.misuse.load()
-		for r := DropReason(0); r < numDropReasons; r++ {
-			if v := c.drops[r].load(); v > 0 {
-				st.Drops[r.String()] += v
-				st.TotalDrops += v
+		var qrx uint64
+		for i, c := range []*stageCounters{q.rxCnt, q.txCnt} {
+			if i == 1 && c == q.rxCnt {
+				break // RTC: one set
+			}
+			qrx += c.rx.load()
+			st.TX += c.tx.load()
+			st.Classified += c.classified.load()
+			st.Absorbed += c.absorbed.load()
+			st.Reinjected += c.reinjected.load()
+			st.Flooded += c.flooded.load()
+			st.Completions += c.completions.load()
+			st.MisusedDescriptorsPut += c.misuse.load()
+			for r := DropReason(0); r < numDropReasons; r++ {
+				if v := c.drops[r].load(); v > 0 {
+					st.Drops[r.String()] += v
+					st.TotalDrops += v
+				}
 			}
 		}
+		st.RX += qrx
+		st.QueueRX = append(st.QueueRX, qrx)
 		for _, w := range q.workers {
 			st.Discarded += w.discarded.load()
 			st.InjectRefused += w.injectFailed.load()

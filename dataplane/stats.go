@@ -1,6 +1,10 @@
 package dataplane
 
-import "sync/atomic"
+import (
+	"sync/atomic"
+
+	"golang.org/x/sys/cpu"
+)
 
 // counter is a statistics counter: written by one stage, per batch, read
 // by anyone.
@@ -61,9 +65,11 @@ type Stats struct {
 }
 
 type stageCounters struct {
+	_                                                              cpu.CacheLinePad
 	rx, tx, classified, absorbed, reinjected, flooded, completions counter
 	drops                                                          [numDropReasons]counter
 	misuse                                                         counter
+	_                                                              cpu.CacheLinePad
 }
 
 // DropReasons returns every drop reason, in order.

@@ -11,7 +11,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -91,6 +90,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 		hgrm      = fs.String("hgrm", "", "write the latency distribution (HdrHistogram text format) to this file")
 		plotFile  = fs.String("plot", "", "draw the latency percentile curves (subject and baseline) to this PNG file")
 		cpuprof   = fs.String("cpuprofile", "", "write a Go CPU profile of the whole command to this file")
+		port      = fs.String("port", "memory", "latency: the sweep's ports, memory (in-memory) or afxdp (veth + AF_XDP, as root)")
 		stages    = fs.Bool("stages", false, "pipeline-mem: stamp lists at each stage and report latency per stage (rx -> absorb worker -> reinject -> tx -> sink)")
 		probes    = fs.Int("probe-rate", 10000, "afxdp-vswitch/l2fwd: timestamped latency probes per second sent alongside the load (0: none)")
 	)
@@ -151,11 +151,23 @@ func run(args []string, stdout, stderr io.Writer) error {
 		if *jsonOut {
 			progress = nil
 		}
-		rep, err := bench.LatencySweep(o, []float64{0.1, 0.5, 0.9}, progress, *plotFile)
+		var rep *bench.SweepReport
+		var err error
+		switch *port {
+		case "memory":
+			rep, err = bench.LatencySweep(o, []float64{0.1, 0.5, 0.9}, progress, *plotFile)
+		case "afxdp":
+			ao := bench.AFXDPOptions{Mode: o.Mode, Batch: o.Batch, FrameSize: o.FrameSize, Duration: o.Duration,
+				CPUs: o.CPUs, Stop: o.Stop, ProbeRate: *probes, Observe: ob.Observe}
+			if len(ao.CPUs) > 0 {
+				ao.GenCPU = ao.CPUs[0]
+			}
+			rep, err = bench.LatencySweepAFXDP(ao, []float64{0.1, 0.5, 0.9}, progress, *plotFile)
+		default:
+			return fmt.Errorf("--port %q: want memory or afxdp", *port)
+		}
 		if rep != nil && *jsonOut {
-			enc := json.NewEncoder(stdout)
-			enc.SetIndent("", "  ")
-			if jerr := enc.Encode(rep); jerr != nil {
+			if jerr := writeJSON(stdout, rep); jerr != nil {
 				return jerr
 			}
 		} else if rep != nil {
@@ -230,9 +242,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	}
 	if rep != nil {
 		if *jsonOut {
-			enc := json.NewEncoder(stdout)
-			enc.SetIndent("", "  ")
-			if jerr := enc.Encode(rep); jerr != nil {
+			if jerr := writeJSON(stdout, rep); jerr != nil {
 				return jerr
 			}
 		} else {

@@ -209,3 +209,28 @@ func TestBenchAFXDPPaced(t *testing.T) {
 		t.Fatalf("no latency: %v", m["latency_ns"])
 	}
 }
+
+// The latency sweep over AF_XDP: a maximum, then three paced steps below
+// it, each with latency measured and nothing leaked.
+func TestLatencySweepAFXDP(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: the AF_XDP sweep builds veth pairs and a namespace")
+	}
+	m, _, err := runCLI(t, "bench", "latency", "--port", "afxdp", "--duration", "1s", "--probe-rate", "2000", "--json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if num(t, m, "max_mpps") <= 0 {
+		t.Fatalf("no maximum: %v", m)
+	}
+	steps, ok := m["steps"].([]any)
+	if !ok || len(steps) != 3 {
+		t.Fatalf("steps: %v", m["steps"])
+	}
+	for i, s := range steps {
+		st := s.(map[string]any)
+		if num(t, st, "offered_mpps") <= 0 || num(t, st, "mpps") <= 0 || num(t, st, "latency_ns", "p50") <= 0 || num(t, st, "leaked") != 0 {
+			t.Fatalf("step %d: %v", i, st)
+		}
+	}
+}

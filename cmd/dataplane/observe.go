@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -84,4 +85,11 @@ func (o *observer) stop(stderr io.Writer, quiet bool) error {
 		errs = append(errs, o.srv.Close())
 	}
 	return errors.Join(errs...)
+}
+
+// writeJSON prints v as one indented JSON object.
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
 }

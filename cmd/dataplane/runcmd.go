@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -137,9 +136,7 @@ loop:
 	oerr := o.stop(stderr, *jsonOut)
 	res := runResult{Config: *cfgPath, Cores: sw.Plan(), DurationS: elapsed.Seconds(), Stats: sw.Stats(), Accounting: sw.Accounting()}
 	if *jsonOut {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(res); err != nil {
+		if err := writeJSON(stdout, res); err != nil {
 			return err
 		}
 	} else {
