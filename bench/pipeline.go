@@ -34,6 +34,7 @@ type PipelineOptions struct {
 	Duration  time.Duration // run time when Packets is 0
 	CPUs      []int
 	Filters   int // extra non-matching filters installed, to show the index at work
+	Queues    int // switch queues (pipelines), each with its own generator and sink queue; 1
 	// Stages stamps lists at each stage (dataplane.Config.StageStamps) and
 	// reports the latency between stages (Result.Stages).
 	Stages   bool
@@ -106,23 +107,37 @@ func RunPipeline(o PipelineOptions) (*Result, error) {
 		o.FrameSize = 64
 	}
 	sw, err := dataplane.New(inject.NewEngine(), dataplane.Config{
-		ID: inject.GUID{0xbe, 0x9c}, Mode: o.Mode, Link: o.Link, Batch: o.Batch, CPUs: o.CPUs,
+		ID: inject.GUID{0xbe, 0x9c}, Mode: o.Mode, Link: o.Link, Batch: o.Batch, CPUs: o.CPUs, Queues: max(o.Queues, 1),
 		Frames: 8192, Reserve: 1024, Capture: o.Capture, StageStamps: o.Stages,
 	})
 	if err != nil {
 		return nil, err
 	}
-	gen, err := memport.New(memport.Config{Name: "gen",
-		Templates: []memport.Template{{Dst: macSink, Src: macGen, Size: o.FrameSize}},
-		Rate:      o.Rate, Limit: o.Packets, ProbeEvery: ProbeEvery})
-	if err != nil {
+	queues := max(o.Queues, 1)
+	var gen, sink portGroup
+	var gens, sinks []dataplane.Driver
+	for q := 0; q < queues; q++ { // one generator and one sink queue per switch queue
+		limit := o.Packets / uint64(queues)
+		if uint64(q) < o.Packets%uint64(queues) {
+			limit++
+		}
+		g, err := memport.New(memport.Config{Name: fmt.Sprintf("gen/%d", q),
+			Templates: []memport.Template{{Dst: macSink, Src: macGen, Size: o.FrameSize}},
+			Rate:      o.Rate / float64(queues), Limit: limit, ProbeEvery: ProbeEvery})
+		if err != nil {
+			return nil, err
+		}
+		if o.Packets > 0 && limit == 0 {
+			g, _ = memport.New(memport.Config{Name: fmt.Sprintf("gen/%d", q)}) // nothing left for it
+		}
+		k, _ := memport.New(memport.Config{Name: fmt.Sprintf("sink/%d", q), Latency: true, Stages: o.Stages})
+		gen, sink = append(gen, g), append(sink, k)
+		gens, sinks = append(gens, g), append(sinks, k)
+	}
+	if _, err := sw.AddPort(1, 0, macGen, gens...); err != nil {
 		return nil, err
 	}
-	sink, _ := memport.New(memport.Config{Name: "sink", Latency: true, Stages: o.Stages})
-	if _, err := sw.AddPort(1, 0, macGen, gen); err != nil {
-		return nil, err
-	}
-	if _, err := sw.AddPort(2, 0, macSink, sink); err != nil {
+	if _, err := sw.AddPort(2, 0, macSink, sinks...); err != nil {
 		return nil, err
 	}
 	var filters []dataplane.Filter
@@ -228,4 +243,77 @@ func RunPipeline(o PipelineOptions) (*Result, error) {
 		return r, stopErr
 	}
 	return r, cerr
+}
+
+// portGroup is one in-memory port's queues, read as one.
+type portGroup []*memport.Port
+
+func (g portGroup) Sent() (n uint64) {
+	for _, p := range g {
+		n += p.Sent()
+	}
+	return n
+}
+
+func (g portGroup) Received() (packets, bytes uint64) {
+	for _, p := range g {
+		k, b := p.Received()
+		packets, bytes = packets+k, bytes+b
+	}
+	return packets, bytes
+}
+
+func (g portGroup) Reordered() (n uint64) {
+	for _, p := range g {
+		n += p.Reordered()
+	}
+	return n
+}
+
+// Histogram merges the queues' latency histograms (read after the stop).
+func (g portGroup) Histogram() *hdrhistogram.Histogram {
+	if len(g) == 1 {
+		return g[0].Histogram()
+	}
+	return mergeHist(func(p *memport.Port) *hdrhistogram.Histogram { return p.Histogram() }, g)
+}
+
+// LatencySnapshot merges the queues' histograms as they are now.
+func (g portGroup) LatencySnapshot() *hdrhistogram.Histogram {
+	return mergeHist(func(p *memport.Port) *hdrhistogram.Histogram { return p.LatencySnapshot() }, g)
+}
+
+// Stages merges the queues' stage histograms (read after the stop).
+func (g portGroup) Stages() map[string]*hdrhistogram.Histogram {
+	if len(g) == 1 {
+		return g[0].Stages()
+	}
+	var out map[string]*hdrhistogram.Histogram
+	for _, p := range g {
+		for name, h := range p.Stages() {
+			if out == nil {
+				out = map[string]*hdrhistogram.Histogram{}
+			}
+			if out[name] == nil {
+				out[name] = hdrhistogram.New(1, int64(10*time.Second), 3)
+			}
+			out[name].Merge(h)
+		}
+	}
+	return out
+}
+
+func mergeHist(get func(*memport.Port) *hdrhistogram.Histogram, g portGroup) *hdrhistogram.Histogram {
+	var out *hdrhistogram.Histogram
+	for _, p := range g {
+		h := get(p)
+		if h == nil {
+			continue
+		}
+		if out == nil {
+			out = hdrhistogram.New(1, int64(10*time.Second), 3)
+		}
+		out.Merge(h)
+	}
+	return out
 }

@@ -45,7 +45,9 @@ scenarios:
   afxdp-rxdrop   veth -> AF_XDP -> classify -> drop
   afxdp-l2fwd    veth -> AF_XDP -> swap MACs -> AF_XDP -> veth (the AF_XDP layer alone, no switch)
   pipeline-mem   the vSwitch pipeline over the in-memory port (default without root)
-  latency        pipeline-mem's maximum, then its latency at 10%, 50% and 90% of it`)
+  latency        pipeline-mem's maximum, then its latency at 10%, 50% and 90% of it (--port afxdp: over AF_XDP)
+  ring           descriptors between two pinned cores through an SPSC ring (--baseline chan: chan [32]*T)
+  pool           descriptor get+put through the per-core cache (--baseline syncpool: sync.Pool)`)
 }
 
 func run(args []string, stdout, stderr io.Writer) error {
@@ -68,7 +70,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 			fmt.Fprintf(stderr, "note: %v; running pipeline-mem over the in-memory port instead\n", err)
 			scenario = "pipeline-mem"
 		}
-	case "pipeline-mem", "latency", bench.ScenarioVSwitch, bench.ScenarioRXDrop, bench.ScenarioL2Fwd:
+	case "pipeline-mem", "latency", "ring", "pool", bench.ScenarioVSwitch, bench.ScenarioRXDrop, bench.ScenarioL2Fwd:
 	default:
 		usage(stderr)
 		return fmt.Errorf("unknown scenario %q", scenario)
@@ -90,6 +92,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 		hgrm      = fs.String("hgrm", "", "write the latency distribution (HdrHistogram text format) to this file")
 		plotFile  = fs.String("plot", "", "draw the latency percentile curves (subject and baseline) to this PNG file")
 		cpuprof   = fs.String("cpuprofile", "", "write a Go CPU profile of the whole command to this file")
+		queues    = fs.Int("queues", 1, "pipeline-mem, latency: switch queues, each its own pipeline with its own generator and sink queue (the AF_XDP scenarios run one)")
 		port      = fs.String("port", "memory", "latency: the sweep's ports, memory (in-memory) or afxdp (veth + AF_XDP, as root)")
 		stages    = fs.Bool("stages", false, "pipeline-mem: stamp lists at each stage and report latency per stage (rx -> absorb worker -> reinject -> tx -> sink)")
 		probes    = fs.Int("probe-rate", 10000, "afxdp-vswitch/l2fwd: timestamped latency probes per second sent alongside the load (0: none)")
@@ -110,7 +113,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 		defer pprof.StopCPUProfile()
 	}
 	o := bench.PipelineOptions{Path: bench.Path(*path), Duration: *duration, FrameSize: *frameSize,
-		Batch: *batch, Rate: *rate, Filters: *filters, Stages: *stages}
+		Batch: *batch, Rate: *rate, Filters: *filters, Stages: *stages, Queues: *queues}
 	switch *mode {
 	case "rtc":
 		o.Mode = dataplane.ModeRTC
@@ -128,10 +131,17 @@ func run(args []string, stdout, stderr io.Writer) error {
 	if *batch < 1 || *batch > 256 {
 		return fmt.Errorf("--batch %d: want 1..256", *batch)
 	}
+	if *queues < 1 || *queues > 64 {
+		return fmt.Errorf("--queues %d: want 1..64", *queues)
+	}
+	if *queues > 1 && scenario != "pipeline-mem" && scenario != "latency" {
+		return fmt.Errorf("--queues %d: the %s scenario runs one queue (multi-queue AF_XDP is covered by dataplane/afxdp's TestMultiQueue)", *queues, scenario)
+	}
 	if *duration <= 0 {
 		return fmt.Errorf("--duration %v: want > 0", *duration)
 	}
-	afx := scenario != "pipeline-mem" && scenario != "latency"
+	micro := scenario == "ring" || scenario == "pool"
+	afx := scenario != "pipeline-mem" && scenario != "latency" && !micro
 	ob, err := obs.start(stderr, *jsonOut)
 	if err != nil {
 		return err
@@ -183,10 +193,11 @@ func run(args []string, stdout, stderr io.Writer) error {
 	var withBaseline bool
 	switch {
 	case *baseline == "none" || *baseline == "":
-	case *baseline == "chan" && !afx, *baseline == "asavie" && afx:
+	case *baseline == "chan" && (scenario == "pipeline-mem" || scenario == "ring"), *baseline == "asavie" && afx,
+		*baseline == "syncpool" && scenario == "pool":
 		withBaseline = true
 	default:
-		return fmt.Errorf("--baseline %q: want chan for pipeline-mem, asavie for the afxdp scenarios, or none", *baseline)
+		return fmt.Errorf("--baseline %q: want chan for pipeline-mem and ring, asavie for the afxdp scenarios, syncpool for pool, or none", *baseline)
 	}
 	if *cpus != "" {
 		for _, f := range strings.Split(*cpus, ",") {
@@ -217,7 +228,17 @@ func run(args []string, stdout, stderr io.Writer) error {
 		hf, hw = f, f
 	}
 	var rep *bench.Report
-	if afx {
+	if micro {
+		mo := bench.MicroOptions{Duration: o.Duration, Batch: o.Batch, CPUs: o.CPUs}
+		if *duration == 10*time.Second {
+			mo.Duration = 2 * time.Second // per run
+		}
+		if scenario == "ring" {
+			rep, err = bench.CompareRing(mo, *runs, withBaseline, progress)
+		} else {
+			rep, err = bench.ComparePool(mo, *runs, withBaseline, progress)
+		}
+	} else if afx {
 		ao := bench.AFXDPOptions{Scenario: scenario, Mode: o.Mode, Batch: o.Batch, FrameSize: o.FrameSize,
 			Duration: o.Duration, CPUs: o.CPUs, Stop: o.Stop, ProbeRate: *probes, Observe: ob.Observe, Rate: *rate}
 		if len(ao.CPUs) > 0 {
@@ -253,6 +274,18 @@ func run(args []string, stdout, stderr io.Writer) error {
 }
 
 func printTable(w io.Writer, r *bench.Report) {
+	if r.Scenario == "ring" || r.Scenario == "pool" {
+		fmt.Fprintf(w, "\nscenario      %s (%s)\ncores         %s\n", r.Scenario, r.Link, r.Cores)
+		if r.CoreRTTNS > 0 {
+			fmt.Fprintf(w, "core RTT      %d ns\n", r.CoreRTTNS)
+		}
+		fmt.Fprintf(w, "throughput    %.2f M descriptors/s = %.2f ns/descriptor (median of %d)\n", r.Mpps, 1e3/r.Mpps, countSubject(r))
+		if b := r.Baseline; b != nil {
+			fmt.Fprintf(w, "baseline      %s: %.2f M descriptors/s = %.2f ns/descriptor\nratio         %.2fx\n", b.Name, b.Mpps, 1e3/b.Mpps, r.Ratio)
+		}
+		fmt.Fprintf(w, "allocs        %.6f per descriptor, GC cycles %d\n", r.AllocsPerPacket, r.GCCycles)
+		return
+	}
 	if r.Path != "" {
 		fmt.Fprintf(w, "\nscenario      %s (%s)\n", r.Scenario, r.Path)
 	} else {

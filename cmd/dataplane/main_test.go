@@ -234,3 +234,35 @@ func TestLatencySweepAFXDP(t *testing.T) {
 		}
 	}
 }
+
+// The ring and pool scenarios run their subject against their baseline,
+// alternated, and report descriptors per second and the ratio.
+func TestBenchRingAndPool(t *testing.T) {
+	for _, tc := range []struct{ scenario, baseline string }{{"ring", "chan"}, {"pool", "syncpool"}} {
+		m, _, err := runCLI(t, "bench", tc.scenario, "--baseline", tc.baseline, "--duration", "200ms", "--json")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m["scenario"] != tc.scenario || num(t, m, "mpps") <= 0 || num(t, m, "baseline", "mpps") <= 0 || num(t, m, "ratio") <= 0 {
+			t.Fatalf("%s: %v", tc.scenario, m)
+		}
+		if runs, _ := m["runs"].([]any); len(runs) != 2 {
+			t.Fatalf("%s: runs %v", tc.scenario, m["runs"])
+		}
+	}
+}
+
+// --queues runs one pipeline per queue, each fed by its own generator
+// queue; every queue moves traffic.
+func TestBenchQueues(t *testing.T) {
+	m, _, err := runCLI(t, "bench", "pipeline-mem", "--queues", "2", "--duration", "300ms", "--json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if num(t, m, "mpps") <= 0 || num(t, m, "accounting", "leaked") != 0 {
+		t.Fatalf("%v", m)
+	}
+	if !strings.Contains(m["cores"].(string), "q1.ingress") {
+		t.Fatalf("core plan has no second queue: %v", m["cores"])
+	}
+}
