@@ -101,14 +101,17 @@ func sameValues(a, b *Incoming) bool {
 // absorbed ones moved to their callout's absorb link. One per stage; its
 // scratch is reused, nothing is allocated.
 type classifier struct {
-	q       *queue
-	layer   Layer
-	call    Call
-	out     ClassifyOut // passed to callouts; reused so nothing escapes per packet
-	permit  []*nbl.NBL
-	drops   []*nbl.NBL
-	absorb  [][]*nbl.NBL   // per callout id
-	cnt     *stageCounters // the owning stage's
+	q      *queue
+	layer  Layer
+	call   Call
+	out    ClassifyOut // passed to callouts; reused so nothing escapes per packet
+	permit []*nbl.NBL
+	drops  []*nbl.NBL
+	absorb [][]*nbl.NBL   // per callout id
+	cnt    *stageCounters // the owning stage's
+	// drop ends lists the pass drops: the owning stage's way (the ingress
+	// stage returns originals to its frame cache itself)
+	drop    func(lists []*nbl.NBL, reason DropReason, status inject.Status)
 	absorbL []link[*nbl.NBL]
 }
 
@@ -117,7 +120,9 @@ func newClassifier(q *queue, layer Layer, batch int) *classifier {
 	if layer == LayerEgress {
 		cnt = q.txCnt
 	}
-	c := &classifier{q: q, layer: layer, cnt: cnt, permit: make([]*nbl.NBL, 0, batch), drops: make([]*nbl.NBL, 0, batch)}
+	c := &classifier{q: q, layer: layer, cnt: cnt, drop: func(lists []*nbl.NBL, reason DropReason, status inject.Status) {
+		q.drop(cnt, lists, reason, status)
+	}, permit: make([]*nbl.NBL, 0, batch), drops: make([]*nbl.NBL, 0, batch)}
 	for _, w := range q.workers {
 		c.absorb = append(c.absorb, make([]*nbl.NBL, 0, batch))
 		c.absorbL = append(c.absorbL, w.absorbIn[layer])
@@ -173,7 +178,7 @@ func (c *classifier) pass(batch []*nbl.NBL, ins []Incoming) []*nbl.NBL {
 		if c.layer == LayerEgress {
 			reason = DropEgressBlocked
 		}
-		c.q.drop(cnt, c.drops, reason, inject.StatusFwpDropNoICMP)
+		c.drop(c.drops, reason, inject.StatusFwpDropNoICMP)
 	}
 	if absorbed > 0 {
 		for id, lists := range c.absorb {
@@ -185,7 +190,7 @@ func (c *classifier) pass(batch []*nbl.NBL, ins []Incoming) []*nbl.NBL {
 			n := c.absorbL[id].EnqueueBurst(lists)
 			cnt.absorbed.add(n)
 			if n < len(lists) { // the worker is behind: fail closed (R29)
-				c.q.drop(cnt, lists[n:], DropAbsorbFull, inject.StatusInsufficientResources)
+				c.drop(lists[n:], DropAbsorbFull, inject.StatusInsufficientResources)
 			}
 			c.absorb[id] = lists[:0]
 		}

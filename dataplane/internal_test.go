@@ -425,3 +425,28 @@ func TestClassifyMemoMatchesPerPacket(t *testing.T) {
 		}
 	}
 }
+
+// Lists blocked at ingress go straight back to the ingress frame cache (no
+// retire link, no completion stage), allocation-free, and are counted;
+// injected ones still take the completion path (see TestG2Statuses).
+func TestIngressDropFastPath(t *testing.T) {
+	sw, q, _, _ := newStaged(t, nil, []Filter{{Name: "block-all", Layer: LayerIngress, Action: FilterBlock}})
+	for i := 0; i < 10; i++ {
+		q.ingress.Poll()
+	}
+	if n := testing.AllocsPerRun(200, func() { q.ingress.Poll() }); n != 0 {
+		t.Fatalf("%v allocs per ingress poll", n)
+	}
+	if q.retireL.Len() != 0 {
+		t.Fatalf("%d blocked originals went to the retire link", q.retireL.Len())
+	}
+	st := sw.Stats()
+	if st.Drops["blocked"] == 0 || st.RX != st.Drops["blocked"] || st.Completions != 0 {
+		t.Fatalf("stats %+v", st)
+	}
+	sw.running.Store(false)
+	sw.flushCaches()
+	if a := sw.Accounting(); a.Leaked != 0 || a.FramesFree+a.FramesInPort != a.FramesTotal {
+		t.Fatalf("accounting %+v", a)
+	}
+}

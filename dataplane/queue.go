@@ -118,12 +118,17 @@ func (q *queue) retire(lists []*nbl.NBL) {
 // drop counts lists dropped for reason in cnt (the calling stage's) and
 // retires them with status.
 func (q *queue) drop(cnt *stageCounters, lists []*nbl.NBL, reason DropReason, status inject.Status) {
+	q.dropped(cnt, lists, reason, status)
+	q.retire(lists)
+}
+
+// dropped marks and counts lists dropped for reason and captures them.
+func (q *queue) dropped(cnt *stageCounters, lists []*nbl.NBL, reason DropReason, status inject.Status) {
 	for _, l := range lists {
 		l.Status = int32(status)
 	}
 	cnt.drops[reason].add(len(lists))
 	q.sw.cfg.Capture.record(lists, CaptureDropped, reason)
-	q.retire(lists)
 }
 
 // nowNS is the monotonic clock the stages stamp lists with, read once per
@@ -149,14 +154,20 @@ type ingressStage struct {
 	ins    []Incoming
 	injBuf []inject.Injection
 	cls    *classifier
+	local  []*nbl.NBL // drop scratch
+	slow   []*nbl.NBL
+	touch  byte // keeps the header loads of Poll from being optimised away
 }
 
 func newIngress(q *queue) *ingressStage {
 	b := q.sw.cfg.Batch
-	return &ingressStage{q: q, frames: q.rxCaches.frames,
+	s := &ingressStage{q: q, frames: q.rxCaches.frames,
 		batch: make([]*nbl.NBL, 0, b), good: make([]*nbl.NBL, 0, b), ins: make([]Incoming, b),
 		bad: make([]*nbl.NBL, 0, b), gone: make([]*nbl.NBL, 0, b),
-		injBuf: make([]inject.Injection, 32), cls: newClassifier(q, LayerIngress, b)}
+		injBuf: make([]inject.Injection, 32), cls: newClassifier(q, LayerIngress, b),
+		local: make([]*nbl.NBL, 0, b), slow: make([]*nbl.NBL, 0, b)}
+	s.cls.drop = s.drop
+	return s
 }
 
 // Poll runs one round of the ingress stage: injected chains first (they
@@ -221,10 +232,19 @@ func (s *ingressStage) Poll() int {
 			continue
 		}
 		batch := s.batch[:k]
+		var touch byte
 		for _, l := range batch {
 			l.VSwitch = nbl.VSwitchMeta{Flags: nbl.MetaSourcePortID | nbl.MetaSourceNICIndex, SourcePortID: p.ID}
 			l.Queue = uint16(q.idx)
+			// Load each frame's first byte now, all in a row: the header
+			// lines (written by the kernel or a NIC, often on another
+			// core) are fetched together, not one miss per packet later
+			// in the parse.
+			if d := l.Data(); len(d) > 0 {
+				touch ^= d[0]
+			}
 		}
+		s.touch = touch
 		p.rx.add(k)
 		q.rxCnt.rx.add(k)
 		s.process(batch, false)
@@ -232,6 +252,31 @@ func (s *ingressStage) Poll() int {
 		budget -= k // the links' room is shared by all ports
 	}
 	return work
+}
+
+// drop ends lists dropped at ingress. Those nothing else can be waiting
+// for (a port's original frame, not injected, without clones) go straight
+// back to this stage's frame cache, to be received into again, skipping
+// the retire link and the completion stage; the others take that trip.
+func (s *ingressStage) drop(lists []*nbl.NBL, reason DropReason, status inject.Status) {
+	q := s.q
+	q.dropped(q.rxCnt, lists, reason, status)
+	local, slow := s.local[:0], s.slow[:0]
+	for _, l := range lists {
+		if !l.InFlight && l.OwnsFrame() && !l.FloodCopy && l.ChildRefCount() == 0 {
+			local = append(local, l)
+		} else {
+			slow = append(slow, l)
+		}
+	}
+	if len(local) > 0 {
+		if err := s.frames.Put(local); err != nil {
+			q.rxCnt.misuse.add(1)
+		}
+	}
+	if len(slow) > 0 {
+		q.retire(slow)
+	}
 }
 
 // process parses and classifies one batch at the ingress layer and passes
@@ -281,17 +326,17 @@ func (s *ingressStage) process(batch []*nbl.NBL, injected bool) {
 		good = append(good, l)
 	}
 	if len(gone) > 0 {
-		q.drop(q.rxCnt, gone, DropSourceGone, inject.StatusInvalidDeviceState)
+		s.drop(gone, DropSourceGone, inject.StatusInvalidDeviceState)
 	}
 	if len(bad) > 0 {
-		q.drop(q.rxCnt, bad, DropMalformed, inject.StatusInvalidParameter)
+		s.drop(bad, DropMalformed, inject.StatusInvalidParameter)
 	}
 	if injected {
 		q.rxCnt.reinjected.add(len(good))
 	}
 	permitted := s.cls.pass(good, s.ins[:len(good)])
 	if n := q.fwd.EnqueueBurst(permitted); n < len(permitted) {
-		q.drop(q.rxCnt, permitted[n:], DropForwardFull, inject.StatusInsufficientResources)
+		s.drop(permitted[n:], DropForwardFull, inject.StatusInsufficientResources)
 	}
 }
 
