@@ -19,6 +19,7 @@
 //	lcore_busy_seconds_total           lcore time in rounds that moved packets
 //	xdp_*_total{socket}                AF_XDP ring statistics (XDP_STATISTICS)
 //	xdp_tx_copies_total{socket}        frames copied on TX (not in the UMEM)
+//	xdp_syscalls_total{socket,kind}    TX kicks and RX wakeups
 //	capture_records_total{outcome}     captured, lost (ring full)
 //	latency_ns{quantile}               a summary from the latency histogram
 package metrics
@@ -70,6 +71,7 @@ var (
 	dBusy      = desc("lcore_busy_seconds_total", "Lcore time spent in rounds that moved packets, summed over lcores.")
 	dXDP       = desc("xdp_ring_events_total", "AF_XDP socket statistics (XDP_STATISTICS), per socket.", "socket", "event")
 	dXDPCopies = desc("xdp_tx_copies_total", "Frames an AF_XDP port copied on TX because they were not in the UMEM.", "socket")
+	dXDPKicks  = desc("xdp_syscalls_total", "Wakeup syscalls an AF_XDP socket made: tx (sendto kicks) and rx (recvfrom wakeups).", "socket", "kind")
 	dCapture   = desc("capture_records_total", "Packet capture records, captured or lost to a full capture ring.", "outcome")
 	dLatency   = desc("latency_ns", "Latency of probe packets from generator to sink, in nanoseconds.")
 	simple     = []struct {
@@ -105,7 +107,7 @@ func (c *Collector) Set(src Source) { c.src.Store(&src) }
 
 // Describe implements prometheus.Collector.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{dRX, dTX, dPortRX, dPortTX, dPortFull, dDrops, dFrames, dReserve, dBusy, dXDP, dXDPCopies, dCapture, dLatency} {
+	for _, d := range []*prometheus.Desc{dRX, dTX, dPortRX, dPortTX, dPortFull, dDrops, dFrames, dReserve, dBusy, dXDP, dXDPCopies, dXDPKicks, dCapture, dLatency} {
 		ch <- d
 	}
 	for _, s := range simple {
@@ -168,6 +170,9 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		}
 		copies, _, _ := p.Counters()
 		counter(dXDPCopies, copies, p.Name())
+		tx, rx := p.Socket().Kicks()
+		counter(dXDPKicks, tx, p.Name(), "tx")
+		counter(dXDPKicks, rx, p.Name(), "rx")
 	}
 	if src.Capture != nil {
 		captured, lost := src.Capture.Counts()
