@@ -154,6 +154,10 @@ func (p *Port) Receive(dst []*nbl.NBL, frames *nbl.Cache) int {
 	return n
 }
 
+// txMinBurst is the fewest lists Transmit puts on the TX ring when it
+// cannot take all it is offered.
+const txMinBurst = 32
+
 // Transmit implements dataplane.Driver.
 func (p *Port) Transmit(src []*nbl.NBL) int {
 	if p.closed.Load() || p.dead.Load() != nil {
@@ -161,6 +165,11 @@ func (p *Port) Transmit(src []*nbl.NBL) int {
 	}
 	s := p.sock
 	n := min(int(s.tx.prodFree(uint32(len(src)))), len(src), p.tx.Free())
+	if n < len(src) && n < min(txMinBurst, int(s.opts.RingSize)/2) {
+		// Room for only a few: wait for a fuller burst rather than pay a
+		// kick (in copy mode, a sendto doing up to 32 frames) for them.
+		return 0
+	}
 	idx := s.tx.cachedProd
 	sent := 0
 	var entries [256]txEntry
