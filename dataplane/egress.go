@@ -57,11 +57,16 @@ func (s *egressStage) Poll() int {
 	}
 	copies, nodest, noclone := s.copies[:0], s.nodest[:0], 0
 	s.fastEgress = sw.filters.Load().layers[LayerEgress].permitAll
+	// the last unicast lookup: a burst mostly goes to one destination
+	lastDst, lastSlot, haveLast := MAC(0), -1, false
 	for _, l := range s.batch[:n] {
 		dst := MAC(l.Context[0])
 		slot := -1
-		if dst.Type() == MACUnicast {
+		if haveLast && dst == lastDst {
+			slot = lastSlot
+		} else if dst.Type() == MACUnicast {
 			slot = sw.fdb.lookup(dst)
+			lastDst, lastSlot, haveLast = dst, slot, true
 		}
 		src := l.VSwitch.SourcePortID
 		if slot >= 0 { // known unicast destination

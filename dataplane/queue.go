@@ -292,6 +292,8 @@ func (s *ingressStage) process(batch []*nbl.NBL, injected bool) {
 		sw.cfg.Capture.record(batch, CaptureInjected, 0)
 	}
 	good, bad, gone := s.good[:0], s.bad[:0], s.gone[:0]
+	var learned MAC
+	learnedSlot := -1
 	for _, l := range batch {
 		src := s.last.get(sw, l.VSwitch.SourcePortID)
 		if injected {
@@ -320,8 +322,9 @@ func (s *ingressStage) process(batch []*nbl.NBL, injected bool) {
 		in.L2Flags = l.VSwitch.L2Flags
 		l.Context[0] = uint64(in.MACDestination)
 		l.Context[1] = uint64(in.EtherType) | uint64(in.VLANID)<<16
-		if in.MACSourceType == MACUnicast && src != nil {
+		if in.MACSourceType == MACUnicast && src != nil && (in.MACSource != learned || src.slot != learnedSlot) {
 			sw.fdb.learn(in.MACSource, src.slot)
+			learned, learnedSlot = in.MACSource, src.slot // a burst mostly has one source
 		}
 		good = append(good, l)
 	}
