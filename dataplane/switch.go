@@ -107,21 +107,28 @@ type Switch struct {
 	stopRX    atomic.Bool // drain: no more receiving
 }
 
-// New builds a stopped switch with no ports, filters or callouts, and
-// attaches it to eng (which may be shared by several switches).
-func New(eng *inject.Engine, cfg Config) (*Switch, error) {
+// WithDefaults returns c with every zero size replaced by its default (see
+// Config); New applies it.
+func (c Config) WithDefaults() Config {
 	def := func(v *int, d int) {
 		if *v == 0 {
 			*v = d
 		}
 	}
-	def(&cfg.Frames, 8192)
-	def(&cfg.FrameSize, 2048)
-	def(&cfg.Reserve, 2048)
-	def(&cfg.Queues, 1)
-	def(&cfg.Batch, 32)
-	def(&cfg.RingSize, 1024)
-	def(&cfg.FDBSize, 4096)
+	def(&c.Frames, 8192)
+	def(&c.FrameSize, 2048)
+	def(&c.Reserve, 2048)
+	def(&c.Queues, 1)
+	def(&c.Batch, 32)
+	def(&c.RingSize, 1024)
+	def(&c.FDBSize, 4096)
+	return c
+}
+
+// New builds a stopped switch with no ports, filters or callouts, and
+// attaches it to eng (which may be shared by several switches).
+func New(eng *inject.Engine, cfg Config) (*Switch, error) {
+	cfg = cfg.WithDefaults()
 	if cfg.Batch > 256 || cfg.Batch < 1 {
 		return nil, fmt.Errorf("new switch: batch %d, want 1..256", cfg.Batch)
 	}

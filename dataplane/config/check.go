@@ -34,17 +34,10 @@ func (f *File) check() error {
 			return f.errAt(fmt.Sprintf("%d: want a CPU number >= 0", c), "switch", "cores", i)
 		}
 	}
-	def := func(v *int, d int) {
-		if *v == 0 {
-			*v = d
-		}
-	}
-	def(&s.Queues, 1)
-	def(&s.Frames, 8192)
-	def(&s.FrameSize, 2048)
-	def(&s.Reserve, 2048)
-	def(&s.Batch, 32)
-	def(&s.RingSize, 1024)
+	// the switch's own defaults, so the checks below see the sizes it will use
+	d := dataplane.Config{Queues: s.Queues, Frames: s.Frames, FrameSize: s.FrameSize, Reserve: s.Reserve,
+		Batch: s.Batch, RingSize: s.RingSize}.WithDefaults()
+	s.Queues, s.Frames, s.FrameSize, s.Reserve, s.Batch, s.RingSize = d.Queues, d.Frames, d.FrameSize, d.Reserve, d.Batch, d.RingSize
 	switch {
 	case s.Queues < 1 || s.Queues > 64:
 		return f.errAt(fmt.Sprintf("%d: want 1..64", s.Queues), "switch", "queues")
