@@ -174,30 +174,7 @@ func newIngress(q *queue) *ingressStage {
 // hold frames already), then one burst from each attached port.
 func (s *ingressStage) Poll() int {
 	q := s.q
-	work := 0
-	// Admission: take only what the next links can hold, so a slower stage
-	// downstream pushes back to the ports (whose own rings then fill and
-	// drop, counted by the port) instead of dropping inside the switch.
-	budget := q.fwd.Free()
-	for budget >= cap(s.batch) {
-		n := q.inj.DequeueBurst(s.injBuf[:min(len(s.injBuf), budget/cap(s.batch))])
-		if n == 0 {
-			break
-		}
-		for i := range s.injBuf[:n] {
-			inj := &s.injBuf[i]
-			inj.Tag()
-			rest := inj.Lists
-			for rest != nil {
-				var batch []*nbl.NBL
-				batch, rest = nbl.Split(rest, s.batch[:0])
-				s.process(batch, true)
-				work += len(batch)
-				budget -= len(batch)
-			}
-			*inj = inject.Injection{}
-		}
-	}
+	work := s.pollInjected()
 	// Close the receive side of ports being detached: this stage owns it.
 	bit := uint64(1) << uint(q.idx)
 	for _, p := range q.sw.activePorts() {
@@ -211,7 +188,7 @@ func (s *ingressStage) Poll() int {
 		return work
 	}
 	// Absorbed lists come back as injections: keep room for them too.
-	budget = min(q.fwd.Free(), cap(s.batch))
+	budget := min(q.fwd.Free(), cap(s.batch))
 	injRoom := q.inj.Free()
 	for _, w := range q.workers {
 		budget = min(budget, w.absorbIn[LayerIngress].Free())
@@ -253,6 +230,46 @@ func (s *ingressStage) Poll() int {
 	}
 	return work
 }
+
+// pollInjected takes injected chains off the injection link and classifies
+// them, as much as the forward link has room for; it returns how many
+// lists it moved. Poll starts with it; in RTC it also runs as its own
+// stage right after the absorb workers (reinjectStage), so what they
+// reinject is forwarded in the same round instead of waiting behind the
+// round's TX syscalls.
+func (s *ingressStage) pollInjected() int {
+	q := s.q
+	work := 0
+	// Admission: take only what the next links can hold, so a slower stage
+	// downstream pushes back to the ports (whose own rings then fill and
+	// drop, counted by the port) instead of dropping inside the switch.
+	budget := q.fwd.Free()
+	for budget >= cap(s.batch) {
+		n := q.inj.DequeueBurst(s.injBuf[:min(len(s.injBuf), budget/cap(s.batch))])
+		if n == 0 {
+			break
+		}
+		for i := range s.injBuf[:n] {
+			inj := &s.injBuf[i]
+			inj.Tag()
+			rest := inj.Lists
+			for rest != nil {
+				var batch []*nbl.NBL
+				batch, rest = nbl.Split(rest, s.batch[:0])
+				s.process(batch, true)
+				work += len(batch)
+				budget -= len(batch)
+			}
+			*inj = inject.Injection{}
+		}
+	}
+	return work
+}
+
+// reinjectStage is the ingress stage's injection half as a stage of its own.
+type reinjectStage struct{ s *ingressStage }
+
+func (r reinjectStage) Poll() int { return r.s.pollInjected() }
 
 // drop ends lists dropped at ingress. Those nothing else can be waiting
 // for (a port's original frame, not injected, without clones) go straight
