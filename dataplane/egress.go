@@ -59,6 +59,10 @@ func (s *egressStage) Poll() int {
 	s.fastEgress = sw.filters.Load().layers[LayerEgress].permitAll
 	// the last unicast lookup: a burst mostly goes to one destination
 	lastDst, lastSlot, haveLast := MAC(0), -1, false
+	// and the port of the last slot, checked once per burst (transmit
+	// checks again per destination before sending)
+	var lastP *Port
+	pSlot := -1
 	for _, l := range s.batch[:n] {
 		dst := MAC(l.Context[0])
 		slot := -1
@@ -70,8 +74,14 @@ func (s *egressStage) Poll() int {
 		}
 		src := l.VSwitch.SourcePortID
 		if slot >= 0 { // known unicast destination
-			p := sw.ports[slot].Load()
-			if p == nil || !p.attached() || p.ID == src {
+			if slot != pSlot {
+				lastP, pSlot = sw.ports[slot].Load(), slot
+				if lastP != nil && !lastP.attached() {
+					lastP = nil
+				}
+			}
+			p := lastP
+			if p == nil || p.ID == src {
 				nodest = append(nodest, l)
 				continue
 			}
