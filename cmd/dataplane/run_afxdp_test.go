@@ -48,7 +48,9 @@ func TestRunAFXDPConfig(t *testing.T) {
 
 	var out, errb bytes.Buffer
 	done := make(chan error, 1)
-	go func() { done <- run([]string{"run", "--config", cfg, "--duration", "3s", "--metrics", addr, "--json"}, &out, &errb) }()
+	go func() {
+		done <- run([]string{"run", "--config", cfg, "--duration", "3s", "--metrics", addr, "--json"}, &out, &errb)
+	}()
 	var body string
 	deadline := time.Now().Add(5 * time.Second)
 	for time.Now().Before(deadline) && !strings.Contains(body, "wfpxdp_xdp_ring_events_total") {
