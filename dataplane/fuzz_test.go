@@ -70,10 +70,12 @@ func FuzzClassify(f *testing.F) {
 		macs := []MAC{1, 2, 3, Broadcast}
 		ets := []uint16{EtherTypeIPv4, EtherTypeIPv6, 0x0806}
 		nf := int(at(spec, 0)) % 64
+		layer := Layer(at(spec, 1) >> 7) // both layers: egress adds the destination port
+		srcs := []MAC{0x0a, 0x0b}
 		var filters []Filter
 		for i := 0; i < nf; i++ {
 			b := at(spec, i+1)
-			fl := Filter{Layer: LayerIngress, Weight: uint64(at(spec, i+2) % 8)}
+			fl := Filter{Layer: layer, Weight: uint64(at(spec, i+2) % 8)}
 			switch b % 4 {
 			case 0:
 				fl.Action = FilterPermit
@@ -93,6 +95,11 @@ func FuzzClassify(f *testing.F) {
 			if b&64 != 0 && b&128 != 0 {
 				fl.Conditions = append(fl.Conditions, Condition{Field: FieldVLANID, Value: uint64(b % 5)})
 			}
+			if c := at(spec, i+3); c&1 != 0 {
+				fl.Conditions = append(fl.Conditions, Condition{Field: FieldMACSource, Value: uint64(srcs[(c>>1)%2])})
+			} else if c&2 != 0 && layer == LayerEgress {
+				fl.Conditions = append(fl.Conditions, Condition{Field: FieldDestinationPortID, Value: uint64(c>>2) % 3})
+			}
 			filters = append(filters, fl)
 		}
 		fs, err := compileFilters(filters, callouts)
@@ -104,7 +111,11 @@ func FuzzClassify(f *testing.F) {
 		sort.SliceStable(model, func(i, j int) bool { return model[i].Weight > model[j].Weight })
 		for i := 0; i < len(pkts); i++ {
 			p := pkts[i]
-			in := Incoming{MACDestination: macs[p%4], EtherType: ets[(p>>2)%3], VLANID: uint16(p>>4) % 5}
+			in := Incoming{MACDestination: macs[p%4], EtherType: ets[(p>>2)%3], VLANID: uint16(p>>4) % 5,
+				MACSource: srcs[(p>>7)%2]}
+			if layer == LayerEgress {
+				in.DestPortID = uint32(p>>6) % 3
+			}
 			var want verdict = verdictPermit
 		eval:
 			for _, fl := range model {
@@ -129,7 +140,7 @@ func FuzzClassify(f *testing.F) {
 				}
 			}
 			var out ClassifyOut
-			got, _ := fs.layers[LayerIngress].classify(&Call{In: &in}, &out, false)
+			got, _ := fs.layers[layer].classify(&Call{In: &in}, &out, false)
 			if got != want {
 				t.Fatalf("packet %+v: verdict %d, model %d (filters %+v)", in, got, want, filters)
 			}
