@@ -78,6 +78,13 @@ type calloutEntry struct {
 	handle *inject.Handle
 }
 
+// absorbReinject indexes Worker.absorbIn after the layers: the link the
+// pipelined reinject stage absorbs into.
+const (
+	absorbReinject = int(numLayers)
+	numAbsorbLinks = absorbReinject + 1
+)
+
 // Worker is what a callout's worker code gets: the means to end the lists
 // it absorbed. One goroutine (the absorb worker's lcore) uses it.
 type Worker struct {
@@ -90,7 +97,10 @@ type Worker struct {
 	// TakeHeld makes it the held buffer again
 	heldSpare []*nbl.NBL
 
-	absorbIn [numLayers]link[*nbl.NBL]
+	// absorbIn has one SPSC link per producer: the ingress and egress
+	// classify stages, and (pipelined mode) the reinject stage, which
+	// classifies injected lists at ingress on the other lcore.
+	absorbIn [numAbsorbLinks]link[*nbl.NBL]
 
 	reinjected, discarded, injectFailed counter
 }

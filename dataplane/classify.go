@@ -115,17 +115,15 @@ type classifier struct {
 	absorbL []link[*nbl.NBL]
 }
 
-func newClassifier(q *queue, layer Layer, batch int) *classifier {
-	cnt := q.rxCnt
-	if layer == LayerEgress {
-		cnt = q.txCnt
-	}
+// newClassifier returns a classifier for layer counting into cnt and
+// absorbing into each worker's absorbIn[slot] (the stage's own link).
+func newClassifier(q *queue, layer Layer, batch int, cnt *stageCounters, slot int) *classifier {
 	c := &classifier{q: q, layer: layer, cnt: cnt, drop: func(lists []*nbl.NBL, reason DropReason, status inject.Status) {
 		q.drop(cnt, lists, reason, status)
 	}, permit: make([]*nbl.NBL, 0, batch), drops: make([]*nbl.NBL, 0, batch)}
 	for _, w := range q.workers {
 		c.absorb = append(c.absorb, make([]*nbl.NBL, 0, batch))
-		c.absorbL = append(c.absorbL, w.absorbIn[layer])
+		c.absorbL = append(c.absorbL, w.absorbIn[slot])
 	}
 	c.call.Layer = layer
 	return c

@@ -33,7 +33,7 @@ func newEgress(q *queue) *egressStage {
 	b := q.sw.cfg.Batch
 	s := &egressStage{q: q, reserve: q.txCaches.reserve,
 		batch: make([]*nbl.NBL, b), copies: make([]*nbl.NBL, 0, 4*b), ins: make([]Incoming, 4*b),
-		txUsed: make([]int, 0, maxPorts), cls: newClassifier(q, LayerEgress, 4*b),
+		txUsed: make([]int, 0, maxPorts), cls: newClassifier(q, LayerEgress, 4*b, q.txCnt, int(LayerEgress)),
 		nodest: make([]*nbl.NBL, 0, b)}
 	for i := range s.tx {
 		s.tx[i] = make([]*nbl.NBL, 0, cap(s.copies))
@@ -52,6 +52,9 @@ func (s *egressStage) Poll() int {
 		}
 	}
 	n := q.fwd.DequeueBurst(s.batch)
+	if q.fwdInj != nil && n < len(s.batch) {
+		n += q.fwdInj.DequeueBurst(s.batch[n:])
+	}
 	if n == 0 {
 		return 0
 	}

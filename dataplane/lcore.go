@@ -118,9 +118,13 @@ func (sw *Switch) buildLcores() []*lcore {
 		for _, w := range q.workers {
 			rest = append(rest, namedStage{fmt.Sprintf("q%d.absorb:%s", q.idx, w.ce.c.Name), w})
 		}
-		if sw.cfg.Mode == ModeRTC && len(q.workers) > 0 {
-			// what the workers reinjected is classified and forwarded in
-			// this round (see pollInjected)
+		switch {
+		case q.reinj != nil:
+			// pipelined: injections are classified on this lcore (see queue.reinj)
+			rest = append(rest, namedStage{fmt.Sprintf("q%d.reinject", q.idx), reinjectStage{q.reinj}})
+		case len(q.workers) > 0:
+			// RTC: what the workers reinjected is classified and forwarded
+			// in this round (see pollInjected)
 			rest = append(rest, namedStage{fmt.Sprintf("q%d.reinject", q.idx), reinjectStage{q.ingress}})
 		}
 		rest = append(rest, namedStage{fmt.Sprintf("q%d.egress", q.idx), q.egress},

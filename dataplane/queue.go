@@ -21,10 +21,16 @@ type queue struct {
 	idx int
 
 	fwd     link[*nbl.NBL]         // ingress -> egress
+	fwdInj  link[*nbl.NBL]         // reinject -> egress (pipelined mode only)
 	inj     link[inject.Injection] // inject calls -> ingress (MPSC)
 	retireL link[*nbl.NBL]         // drops and discards -> completion (MPSC)
 
-	ingress    *ingressStage
+	ingress *ingressStage
+	// reinj classifies injected lists at ingress on the lcore of the
+	// workers and egress (pipelined mode only; in RTC the ingress stage
+	// does): what a worker reinjects is classified and forwarded where it
+	// is, instead of crossing to the ingress lcore and back.
+	reinj      *ingressStage
 	egress     *egressStage
 	completion *completionStage
 	workers    []*Worker // by callout id
@@ -79,7 +85,14 @@ func newQueue(sw *Switch, idx int, callouts []*calloutEntry) (*queue, error) {
 		}
 		q.workers = append(q.workers, w)
 	}
-	q.ingress = newIngress(q)
+	q.ingress = newIngress(q, q.rxCnt, q.rxCaches.frames, q.fwd, int(LayerIngress))
+	if cfg.Mode == ModePipeline {
+		if q.fwdInj, err = newLink[*nbl.NBL](cfg.Link, cfg.RingSize, false); err != nil {
+			return nil, err
+		}
+		q.reinj = newIngress(q, q.txCnt, q.txCaches.frames, q.fwdInj, absorbReinject)
+		q.ingress.rxOnly = true
+	}
 	q.egress = newEgress(q)
 	q.completion = newCompletion(q)
 	return q, nil
@@ -157,14 +170,18 @@ type ingressStage struct {
 	local  []*nbl.NBL // drop scratch
 	slow   []*nbl.NBL
 	touch  byte // keeps the header loads of Poll from being optimised away
+
+	cnt    *stageCounters // this instance's lcore's counters
+	fwd    link[*nbl.NBL] // where permitted lists go
+	rxOnly bool           // injections are another instance's (pipelined mode)
 }
 
-func newIngress(q *queue) *ingressStage {
+func newIngress(q *queue, cnt *stageCounters, frames *nbl.Cache, fwd link[*nbl.NBL], absorbSlot int) *ingressStage {
 	b := q.sw.cfg.Batch
-	s := &ingressStage{q: q, frames: q.rxCaches.frames,
+	s := &ingressStage{q: q, cnt: cnt, fwd: fwd, frames: frames,
 		batch: make([]*nbl.NBL, 0, b), good: make([]*nbl.NBL, 0, b), ins: make([]Incoming, b),
 		bad: make([]*nbl.NBL, 0, b), gone: make([]*nbl.NBL, 0, b),
-		injBuf: make([]inject.Injection, 32), cls: newClassifier(q, LayerIngress, b),
+		injBuf: make([]inject.Injection, 32), cls: newClassifier(q, LayerIngress, b, cnt, absorbSlot),
 		local: make([]*nbl.NBL, 0, b), slow: make([]*nbl.NBL, 0, b)}
 	s.cls.drop = s.drop
 	return s
@@ -174,7 +191,10 @@ func newIngress(q *queue) *ingressStage {
 // hold frames already), then one burst from each attached port.
 func (s *ingressStage) Poll() int {
 	q := s.q
-	work := s.pollInjected()
+	work := 0
+	if !s.rxOnly {
+		work = s.pollInjected()
+	}
 	// Close the receive side of ports being detached: this stage owns it.
 	bit := uint64(1) << uint(q.idx)
 	for _, p := range q.sw.activePorts() {
@@ -188,11 +208,13 @@ func (s *ingressStage) Poll() int {
 		return work
 	}
 	// Absorbed lists come back as injections: keep room for them too.
-	budget := min(q.fwd.Free(), cap(s.batch))
+	budget := min(s.fwd.Free(), cap(s.batch))
 	injRoom := q.inj.Free()
 	for _, w := range q.workers {
 		budget = min(budget, w.absorbIn[LayerIngress].Free())
-		injRoom -= w.absorbIn[LayerIngress].Len() + w.absorbIn[LayerEgress].Len()
+		for _, l := range w.absorbIn {
+			injRoom -= l.Len()
+		}
 	}
 	if len(q.workers) > 0 {
 		budget = min(budget, injRoom)
@@ -223,7 +245,7 @@ func (s *ingressStage) Poll() int {
 		}
 		s.touch = touch
 		p.rx.add(k)
-		q.rxCnt.rx.add(k)
+		s.cnt.rx.add(k)
 		s.process(batch, false)
 		work += k
 		budget -= k // the links' room is shared by all ports
@@ -243,7 +265,7 @@ func (s *ingressStage) pollInjected() int {
 	// Admission: take only what the next links can hold, so a slower stage
 	// downstream pushes back to the ports (whose own rings then fill and
 	// drop, counted by the port) instead of dropping inside the switch.
-	budget := q.fwd.Free()
+	budget := s.fwd.Free()
 	for budget >= cap(s.batch) {
 		n := q.inj.DequeueBurst(s.injBuf[:min(len(s.injBuf), budget/cap(s.batch))])
 		if n == 0 {
@@ -277,7 +299,7 @@ func (r reinjectStage) Poll() int { return r.s.pollInjected() }
 // the retire link and the completion stage; the others take that trip.
 func (s *ingressStage) drop(lists []*nbl.NBL, reason DropReason, status inject.Status) {
 	q := s.q
-	q.dropped(q.rxCnt, lists, reason, status)
+	q.dropped(s.cnt, lists, reason, status)
 	local, slow := s.local[:0], s.slow[:0]
 	for _, l := range lists {
 		if !l.InFlight && l.OwnsFrame() && !l.FloodCopy && l.ChildRefCount() == 0 {
@@ -288,7 +310,7 @@ func (s *ingressStage) drop(lists []*nbl.NBL, reason DropReason, status inject.S
 	}
 	if len(local) > 0 {
 		if err := s.frames.Put(local); err != nil {
-			q.rxCnt.misuse.add(1)
+			s.cnt.misuse.add(1)
 		}
 	}
 	if len(slow) > 0 {
@@ -299,7 +321,7 @@ func (s *ingressStage) drop(lists []*nbl.NBL, reason DropReason, status inject.S
 // process parses and classifies one batch at the ingress layer and passes
 // the permitted lists to the forward link.
 func (s *ingressStage) process(batch []*nbl.NBL, injected bool) {
-	q, sw := s.q, s.q.sw
+	sw := s.q.sw
 	var now int64
 	stamps := sw.cfg.StageStamps
 	if stamps {
@@ -352,10 +374,10 @@ func (s *ingressStage) process(batch []*nbl.NBL, injected bool) {
 		s.drop(bad, DropMalformed, inject.StatusInvalidParameter)
 	}
 	if injected {
-		q.rxCnt.reinjected.add(len(good))
+		s.cnt.reinjected.add(len(good))
 	}
 	permitted := s.cls.pass(good, s.ins[:len(good)])
-	if n := q.fwd.EnqueueBurst(permitted); n < len(permitted) {
+	if n := s.fwd.EnqueueBurst(permitted); n < len(permitted) {
 		s.drop(permitted[n:], DropForwardFull, inject.StatusInsufficientResources)
 	}
 }

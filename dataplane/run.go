@@ -119,6 +119,9 @@ func (sw *Switch) quiesce() {
 		work := 0
 		for _, q := range sw.queues {
 			work += q.ingress.Poll()
+			if q.reinj != nil {
+				work += q.reinj.pollInjected()
+			}
 			for _, w := range q.workers {
 				work += w.Poll()
 			}
@@ -137,6 +140,9 @@ func (sw *Switch) quiesce() {
 // inFlight counts what is still in the queue's links and held lists.
 func (q *queue) inFlight() int {
 	n := q.fwd.Len() + q.inj.Len() + q.retireL.Len() + len(q.completion.held) + q.egress.npending
+	if q.fwdInj != nil {
+		n += q.fwdInj.Len()
+	}
 	for _, w := range q.workers {
 		for _, l := range w.absorbIn {
 			n += l.Len()
