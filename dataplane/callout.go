@@ -92,6 +92,7 @@ type Worker struct {
 	ce      *calloutEntry
 	reserve *nbl.Cache // for clones and allocated lists; only this worker uses it
 	scratch []*nbl.NBL
+	reinj   []*nbl.NBL // Reinject's scratch (cloneInFlight)
 	held    []*nbl.NBL // lists the worker code chose to keep (Hold)
 	// heldSpare is the buffer TakeHeld handed out last; the next
 	// TakeHeld makes it the held buffer again
@@ -131,6 +132,7 @@ func (w *Worker) Discard(lists []*nbl.NBL) {
 // originals (G4) and with the switch's own for its flood copies. Lists the
 // engine refuses are discarded and counted (fail closed). Takes ownership.
 func (w *Worker) Reinject(lists []*nbl.NBL) {
+	lists = w.cloneInFlight(lists)
 	for len(lists) > 0 {
 		first := lists[0]
 		n := 1
@@ -155,6 +157,42 @@ func (w *Worker) Reinject(lists []*nbl.NBL) {
 		}
 		w.reinjected.add(len(run))
 	}
+}
+
+// cloneInFlight returns lists with every list still in flight for another
+// injector (absorbed after another callout reinjected it) replaced by a
+// clone: such a list cannot be injected again until it completes (R22b).
+// As in Microsoft's inspect sample, the clone is injected and the original
+// ends here; the completion stage holds it until the clone is done with
+// its data, then completes it to its injector (R34). A list that cannot be
+// cloned (reserve exhausted) is discarded and counted.
+func (w *Worker) cloneInFlight(lists []*nbl.NBL) []*nbl.NBL {
+	inFlight := false
+	for _, l := range lists {
+		inFlight = inFlight || l.InFlight
+	}
+	if !inFlight {
+		return lists
+	}
+	out := w.reinj[:0]
+	for i, l := range lists {
+		if !l.InFlight {
+			out = append(out, l)
+			continue
+		}
+		cl := w.reserve.Clone(l)
+		if cl == nil {
+			w.injectFailed.add(1)
+			w.discarded.add(1)
+		} else {
+			cl.Context = l.Context
+			out = append(out, cl)
+		}
+		l.Status = int32(inject.StatusSuccess)
+		w.q.retire(lists[i : i+1])
+	}
+	w.reinj = out[:0]
+	return out
 }
 
 func sameSource(a, b *nbl.NBL) bool {

@@ -152,3 +152,31 @@ func TestStopMidBurst(t *testing.T) {
 		})
 	}
 }
+
+// Two inspectors at the ingress layer: every packet is absorbed by each
+// once and delivered once. The second absorbs lists the first reinjected,
+// which are still in flight for the first (R22b): it reinjects a clone and
+// the original completes to the first once the clone is done (R34); the
+// first permits the clone, which it sees as previously injected by itself
+// (R24). In pipelined mode the second absorb comes from the reinject
+// stage's own link. (Before cloneInFlight these were refused and lost.)
+func TestTwoInspectorsChain(t *testing.T) {
+	for _, m := range modes {
+		t.Run(m.name, func(t *testing.T) {
+			const n = 5000
+			r := newRig(t, rigOpts{cfg: dataplane.Config{Mode: m.mode, Link: m.link}, limit: n,
+				callouts: []*dataplane.Callout{dataplane.NewInspector("first", nil), dataplane.NewInspector("second", nil)},
+				filters: []dataplane.Filter{
+					{Name: "a", Layer: dataplane.LayerIngress, Weight: 2, Action: dataplane.FilterCallout, Callout: "first"},
+					{Name: "b", Layer: dataplane.LayerIngress, Weight: 1, Action: dataplane.FilterCallout, Callout: "second"},
+				}})
+			r.run(func() bool { return r.received(2) == n })
+			st := r.sw.Stats()
+			// completions: the first's n injections (each completes once the
+			// second's clone of it is done) and the second's n clones
+			if r.received(2) != n || st.Absorbed != 2*n || st.Reinjected != 2*n || st.Completions != 2*n || st.TotalDrops != 0 {
+				t.Fatalf("received %d of %d, absorbed %d, reinjected %d, drops %v", r.received(2), n, st.Absorbed, st.Reinjected, st.Drops)
+			}
+		})
+	}
+}

@@ -77,7 +77,7 @@ func newQueue(sw *Switch, idx int, callouts []*calloutEntry) (*queue, error) {
 	}
 	for _, ce := range callouts {
 		w := &Worker{q: q, ce: ce, reserve: q.txCaches.reserve,
-			scratch: make([]*nbl.NBL, 0, cfg.Batch)}
+			scratch: make([]*nbl.NBL, 0, cfg.Batch), reinj: make([]*nbl.NBL, 0, cfg.Batch)}
 		for layer := range w.absorbIn {
 			if w.absorbIn[layer], err = newLink[*nbl.NBL](cfg.Link, cfg.RingSize, false); err != nil {
 				return nil, err
