@@ -349,6 +349,7 @@ func (r *afxdpRig) drive(o AFXDPOptions, res *Result, measure func() (uint64, ui
 		}()
 	}
 	rx0, out0 := measure()
+	rxStart := stats().RX // for the progress line's rate
 	sent0 := sent.Load()
 	res.RSSStartKB = rssKB()
 	var ms0 runtime.MemStats
@@ -372,8 +373,8 @@ func (r *afxdpRig) drive(o AFXDPOptions, res *Result, measure func() (uint64, ui
 			tick = time.Now()
 			st := stats()
 			_, out := measure()
-			o.Progress(Progress{Elapsed: time.Since(start), Offered: sent.Load() - sent0, RX: st.RX, TX: out - out0,
-				Drops: st.TotalDrops, Absorbed: st.Absorbed, Reinj: st.Reinjected, Completions: st.Completions})
+			o.Progress(Progress{Elapsed: time.Since(start), Offered: sent.Load() - sent0, RX: st.RX - rxStart, TX: out - out0,
+				Drops: st.TotalDrops, DropsBy: st.Drops, Absorbed: st.Absorbed, Reinj: st.Reinjected, Completions: st.Completions})
 		}
 	}
 	rx1, out1 := measure()

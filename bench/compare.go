@@ -2,6 +2,7 @@ package bench
 
 import (
 	"errors"
+	"strings"
 
 	"fmt"
 	"github.com/HdrHistogram/hdrhistogram-go"
@@ -230,10 +231,32 @@ func progressPrinter(w io.Writer, i, of int, name string) func(Progress) {
 	}
 	return func(p Progress) {
 		s := p.Elapsed.Seconds()
-		fmt.Fprintf(w, "run %d/%d %-6s %5.1fs  offered %7.3f Mpps  rx %7.3f  tx %7.3f  drops %d  absorbed %d  reinjected %d  completions %d\n",
+		fmt.Fprintf(w, "run %d/%d %-6s %5.1fs  offered %7.3f Mpps  rx %7.3f  tx %7.3f  drops %d%s  absorbed %d  reinjected %d  completions %d\n",
 			i+1, of, name, s, float64(p.Offered)/s/1e6, float64(p.RX)/s/1e6, float64(p.TX)/s/1e6,
-			p.Drops, p.Absorbed, p.Reinj, p.Completions)
+			p.Drops, dropReasons(p.DropsBy), p.Absorbed, p.Reinj, p.Completions)
 	}
+}
+
+// dropReasons formats drop counts by reason, " (reason n, ...)", sorted.
+func dropReasons(m map[string]uint64) string {
+	if len(m) == 0 {
+		return ""
+	}
+	names := make([]string, 0, len(m))
+	for k := range m {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	var b strings.Builder
+	b.WriteString(" (")
+	for i, k := range names {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "%s %d", k, m[k])
+	}
+	b.WriteString(")")
+	return b.String()
 }
 
 // ComparePipeline runs the in-memory pipeline scenario runs times with the

@@ -56,6 +56,7 @@ type Progress struct {
 	Elapsed                time.Duration
 	Offered, RX, TX        uint64
 	Drops, Absorbed, Reinj uint64
+	DropsBy                map[string]uint64 // by reason, the non-zero ones
 	Completions            uint64
 }
 
@@ -206,7 +207,7 @@ func RunPipeline(o PipelineOptions) (*Result, error) {
 			lastTick = now
 			st := sw.Stats()
 			o.Progress(Progress{Elapsed: now.Sub(start), Offered: gen.Sent(), RX: st.RX, TX: st.TX,
-				Drops: st.TotalDrops, Absorbed: st.Absorbed, Reinj: st.Reinjected, Completions: st.Completions})
+				Drops: st.TotalDrops, DropsBy: st.Drops, Absorbed: st.Absorbed, Reinj: st.Reinjected, Completions: st.Completions})
 		}
 	}
 	got, bytes := sink.Received()
