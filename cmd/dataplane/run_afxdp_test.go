@@ -13,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/wfpxdp/wfpxdp/dataplane/afxdp"
 	"github.com/wfpxdp/wfpxdp/dataplane/afxdp/afxdptest"
 )
 
@@ -22,21 +21,9 @@ import (
 // shows the sockets' ring statistics while it runs, and the final JSON
 // has every frame back.
 func TestRunAFXDPConfig(t *testing.T) {
-	afxdptest.SkipUnlessPrivileged(t)
-	topo, err := afxdp.NewTopology(2, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer topo.Close()
-	src, err := os.ReadFile("../../dataplane/config/example.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	text := strings.ReplaceAll(string(src), "wfpx-up", topo.Pairs[0].Host)
-	text = strings.ReplaceAll(text, "wfpx-vm", topo.Pairs[1].Host)
-	text = strings.Replace(text, "cores: [1]", "cores: []", 1)
+	topo := afxdptest.Topology(t, 2)
 	cfg := filepath.Join(t.TempDir(), "afxdp.yaml")
-	if err := os.WriteFile(cfg, []byte(text), 0o644); err != nil {
+	if err := os.WriteFile(cfg, afxdptest.ExampleConfig(t, topo, "../../dataplane/config/example.yaml"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0") // a free port for --metrics

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/wfpxdp/wfpxdp/dataplane"
-	"github.com/wfpxdp/wfpxdp/dataplane/afxdp"
 	"github.com/wfpxdp/wfpxdp/dataplane/afxdp/afxdptest"
 	"github.com/wfpxdp/wfpxdp/dataplane/config"
 )
@@ -148,23 +147,11 @@ func TestMemoryExampleRuns(t *testing.T) {
 // blocked; the egress counter counts what leaves; nothing leaks, and the
 // XDP programs are gone after Close.
 func TestAFXDPExampleRuns(t *testing.T) {
-	afxdptest.SkipUnlessPrivileged(t)
-	topo, err := afxdp.NewTopology(2, 1)
+	topo := afxdptest.Topology(t, 2)
+	f, err := config.Parse("example.yaml", afxdptest.ExampleConfig(t, topo, "example.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer topo.Close()
-	src, err := os.ReadFile("example.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	text := strings.ReplaceAll(string(src), "wfpx-up", topo.Pairs[0].Host)
-	text = strings.ReplaceAll(text, "wfpx-vm", topo.Pairs[1].Host)
-	f, err := config.Parse("example.yaml", []byte(text))
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.Switch.Cores = nil // whatever this machine has
 	rt, err := f.Build(config.BuildOptions{})
 	if err != nil {
 		t.Fatal(err)

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"net"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -118,4 +119,36 @@ func Receiver(t *testing.T, topo *afxdp.Topology, ifname string, proto uint16, m
 		t.Fatal(err)
 	}
 	return out
+}
+
+// Topology builds a topology of pairs veth pairs with one queue, skipping
+// the test (saying why) where AF_XDP over veth cannot run, and removes it
+// when the test ends.
+func Topology(t *testing.T, pairs int) *afxdp.Topology {
+	t.Helper()
+	SkipUnlessPrivileged(t)
+	topo, err := afxdp.NewTopology(pairs, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := topo.Close(); err != nil {
+			t.Error(err)
+		}
+	})
+	return topo
+}
+
+// ExampleConfig returns the AF_XDP example configuration at path with its
+// interface names (wfpx-up, wfpx-vm) replaced by the host ends of topo's
+// first two pairs and its core list emptied (whatever this machine has).
+func ExampleConfig(t *testing.T, topo *afxdp.Topology, path string) []byte {
+	t.Helper()
+	src, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := strings.ReplaceAll(string(src), "wfpx-up", topo.Pairs[0].Host)
+	text = strings.ReplaceAll(text, "wfpx-vm", topo.Pairs[1].Host)
+	return []byte(strings.Replace(text, "cores: [1]", "cores: []", 1))
 }
