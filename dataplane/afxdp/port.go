@@ -35,6 +35,7 @@ type Port struct {
 	fdClosed  bool       // the socket is closed; completion side
 	copyCache *nbl.Cache // frames for TX copies; egress only
 	pending   []txEntry  // reap scratch; completion only
+	entries   []txEntry  // transmit scratch (a field: zeroing a stack array per call cost 12 % of l2fwd); egress only
 
 	copies     atomic.Uint64
 	copyFailed atomic.Uint64
@@ -79,10 +80,28 @@ type PortOptions struct {
 	Program *Program
 	Batch   int // fill refill burst; 64
 	// FillTarget bounds the frames the port keeps on its fill ring (and so
-	// away from every other port sharing the UMEM); RingSize/4 by default.
-	// The UMEM should hold the sum of the ports' targets and what is in
-	// flight.
+	// away from every other port sharing the UMEM); by default
+	// DefaultFillTarget(RingSize, frames in the UMEM, 1). The UMEM should
+	// hold the sum of the ports' targets and what is in flight.
 	FillTarget int
+}
+
+// DefaultFillTarget is the fill ring depth for a socket with rings of
+// ringSize (0: the default, 2048) over a UMEM of frames shared by sockets sockets: three quarters
+// of the ring, but no more than half the UMEM split between the sockets.
+//
+// Depth matters beyond not starving the kernel: in copy mode the kernel
+// writes each frame on the CPU that receives it, and the switch then reads
+// its header on another. With a shallow ring the same few hundred frames
+// come round again while their lines still sit in the switch CPU's cache,
+// so every kernel write first has to take the line back from that cache.
+// Measured here (afxdp-rxdrop, 2048-entry rings, 8192 frames): fill 512
+// received 8.7 Mpps, fill 1536 10.1–10.5 Mpps, with the same generator.
+func DefaultFillTarget(ringSize uint32, frames, sockets int) int {
+	if ringSize == 0 {
+		ringSize = defaultRingSize
+	}
+	return max(min(int(ringSize)*3/4, frames/(2*max(sockets, 1))), 1)
 }
 
 // NewPort opens the socket and registers it with the program.
@@ -100,12 +119,12 @@ func NewPort(arena *nbl.Arena, o PortOptions) (*Port, error) {
 		return nil, err
 	}
 	if o.FillTarget <= 0 {
-		o.FillTarget = int(s.opts.RingSize / 4)
+		o.FillTarget = DefaultFillTarget(s.opts.RingSize, arena.NumFrames(), 1)
 	}
 	p := &Port{name: o.Name, sock: s, prog: o.Program, tx: q, fillTarget: int64(max(o.FillTarget, o.Batch)),
 		rxScratch: make([]*nbl.NBL, o.Batch), copyCache: arena.Frames().NewCache(16),
 		given:   make([]uint64, (arena.NumFrames()+63)/64),
-		pending: make([]txEntry, 256)}
+		pending: make([]txEntry, 256), entries: make([]txEntry, 64)}
 	if o.Program != nil {
 		if err := o.Program.Register(o.Socket.Queue, s.FD()); err != nil {
 			s.close()
@@ -172,7 +191,7 @@ func (p *Port) Transmit(src []*nbl.NBL) int {
 	}
 	idx := s.tx.cachedProd
 	sent := 0
-	var entries [256]txEntry
+	entries := p.entries
 	for _, l := range src[:n] {
 		e := txEntry{list: l}
 		addr, ok := s.frameAddr(l)

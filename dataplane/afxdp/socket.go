@@ -27,6 +27,8 @@ const (
 	BindZeroCopy
 )
 
+const defaultRingSize = 2048
+
 // SocketOptions configures one AF_XDP socket.
 type SocketOptions struct {
 	Ifindex    int
@@ -63,7 +65,7 @@ type Socket struct {
 // Open creates, configures, maps and binds an AF_XDP socket.
 func Open(arena *nbl.Arena, o SocketOptions) (_ *Socket, err error) {
 	if o.RingSize == 0 {
-		o.RingSize = 2048
+		o.RingSize = defaultRingSize
 	}
 	if o.RingSize&(o.RingSize-1) != 0 {
 		return nil, fmt.Errorf("afxdp: ring size %d is not a power of two", o.RingSize)

@@ -186,6 +186,18 @@ func (f *File) checkInterface(i int) error {
 	return nil
 }
 
+// sockets is the number of AF_XDP sockets the switch opens (one per
+// queue of each afxdp port); they share the UMEM's frames.
+func (f *File) sockets() int {
+	n := 0
+	for _, p := range f.Ports {
+		if p.Kind == "" || p.Kind == "afxdp" {
+			n += f.Switch.Queues
+		}
+	}
+	return n
+}
+
 // openAFXDP attaches the XDP program to ports[i]'s interface and opens one
 // socket per queue over arena's region; the first socket of the switch
 // registers the UMEM and the others share it.
@@ -207,7 +219,7 @@ func (f *File) openAFXDP(i int, arena *nbl.Arena, rp *RuntimePort, shared **afxd
 	for q := 0; q < f.Switch.Queues; q++ {
 		so := afxdp.SocketOptions{Ifindex: ifi.Index, Queue: q, RingSize: pc.RingSize, Mode: bind, NeedWakeup: wake, Shared: *shared}
 		p, err := afxdp.NewPort(arena, afxdp.PortOptions{Name: fmt.Sprintf("%s/%d", pc.Interface, q), Program: prog, Socket: so,
-			Batch: f.Switch.Batch})
+			Batch: f.Switch.Batch, FillTarget: afxdp.DefaultFillTarget(so.RingSize, arena.NumFrames(), f.sockets())})
 		if err != nil {
 			for _, d := range drivers {
 				d.Close(arena.Frames().NewCache(64))
