@@ -17,6 +17,7 @@ type completionStage struct {
 	reserve    *nbl.Cache // frees flood copies
 	completer  *inject.Completer
 	batch      []*nbl.NBL
+	reap       []*nbl.NBL // port reaps: twice a batch, since a driver may return two lists per sent one (a copy and its original)
 	done       []*nbl.NBL // injected lists to complete
 	spare      []*nbl.NBL // the other half of done's double buffer
 	completing bool       // inside completer.Complete: finishCopy may add to done
@@ -28,7 +29,7 @@ type completionStage struct {
 func newCompletion(q *queue) *completionStage {
 	b := q.sw.cfg.Batch
 	c := &completionStage{q: q, frames: q.txCaches.frames, reserve: q.txCaches.reserve,
-		batch: make([]*nbl.NBL, b), done: make([]*nbl.NBL, 0, 2*b), spare: make([]*nbl.NBL, 0, 2*b),
+		batch: make([]*nbl.NBL, b), reap: make([]*nbl.NBL, 2*b), done: make([]*nbl.NBL, 0, 2*b), spare: make([]*nbl.NBL, 0, 2*b),
 		free: make([]*nbl.NBL, 0, 2*b),
 		held: make([]*nbl.NBL, 0, 64)}
 	c.completer = q.sw.eng.NewCompleter(func(lists []*nbl.NBL) { c.putFrames(lists) })
@@ -47,9 +48,19 @@ func (c *completionStage) Poll() int {
 			work += c.drainPort(p)
 			continue
 		}
-		if n := p.queues[q.idx].Reap(c.batch); n > 0 {
-			c.retireBatch(c.batch[:n])
+		// Reap up to a few batches: falling behind the egress stage
+		// fills the driver's TX queue, and then egress waits on us.
+		d := p.queues[q.idx]
+		for range 4 {
+			n := d.Reap(c.reap)
+			if n == 0 {
+				break
+			}
+			c.retireBatch(c.reap[:n])
 			work += n
+			if n < len(c.reap)/2 {
+				break
+			}
 		}
 	}
 	for {
@@ -192,11 +203,11 @@ func (c *completionStage) drainPort(p *Port) int {
 	d := p.queues[c.q.idx]
 	work := 0
 	for d.Held() > 0 {
-		n := d.Reap(c.batch)
+		n := d.Reap(c.reap)
 		if n == 0 {
 			return work
 		}
-		c.retireBatch(c.batch[:n])
+		c.retireBatch(c.reap[:n])
 		work += n
 	}
 	if p.drained.Or(bit)&bit == 0 {
