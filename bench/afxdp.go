@@ -177,7 +177,11 @@ func newAFXDPRig(frameSize int) (*afxdpRig, error) {
 			return err
 		}
 		r.probeIdx, r.sinkIdx = i0.Index, i1.Index
-		r.counter, err = afxdp.AttachDropCounter(i1.Index, probeEtherType)
+		if os.Getenv("WFPXDP_SINK") == "xdp" {
+			r.counter, err = afxdp.AttachDropCounter(i1.Index, probeEtherType)
+		} else {
+			r.counter, err = afxdp.AttachTCDropCounter(i1.Index, probeEtherType)
+		}
 		return err
 	})
 	if err != nil {

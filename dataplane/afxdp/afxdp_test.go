@@ -14,6 +14,7 @@ import (
 	"github.com/wfpxdp/wfpxdp/dataplane/afxdp"
 	"github.com/wfpxdp/wfpxdp/dataplane/afxdp/afxdptest"
 	"github.com/wfpxdp/wfpxdp/inject"
+	"golang.org/x/sys/unix"
 )
 
 const testEtherType = 0x88B5 // IEEE local experimental: nothing else sends it
@@ -420,5 +421,99 @@ func TestTXGeneratorPaced(t *testing.T) {
 	}
 	if uint64(n) != sent.Load() {
 		t.Fatalf("received %d of %d", n, sent.Load())
+	}
+}
+
+// TestLiveGeneratorAndCounters counts frames arriving at a veth's host
+// end with the XDP counter (fed by the live-frames generator, whose frames
+// need an XDP program on the receiving veth) and with the TC counter (fed
+// with skbs from an AF_PACKET socket, as an AF_XDP socket in copy mode
+// sends them). Each counts every frame, drops the load, and passes the
+// probe ether type to the kernel stack, where an AF_PACKET socket receives
+// exactly the probes.
+func TestLiveGeneratorAndCounters(t *testing.T) {
+	skipUnlessPrivileged(t)
+	for _, kind := range []string{"xdp", "tc"} {
+		t.Run(kind, func(t *testing.T) {
+			topo, err := afxdp.NewTopology(1, 1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer topo.Close()
+			v := topo.Pairs[0]
+			attach := afxdp.AttachDropCounter
+			if kind == "tc" {
+				attach = afxdp.AttachTCDropCounter
+			}
+			c, err := attach(v.HostIndex, testEtherType)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW, int(htons(testEtherType)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer unix.Close(fd)
+			if err := unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: htons(testEtherType), Ifindex: v.HostIndex}); err != nil {
+				t.Fatal(err)
+			}
+			build := func(etherType uint16) func(int, []byte) {
+				return func(i int, f []byte) {
+					copy(f, v.HostMAC)
+					copy(f[6:], v.PeerMAC)
+					binary.BigEndian.PutUint16(f[12:], etherType)
+					binary.BigEndian.PutUint32(f[14:], uint32(i))
+				}
+			}
+			loads, probes := 100_000, 7
+			if kind == "xdp" {
+				g, err := afxdp.NewLiveGenerator()
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer g.Close()
+				err = topo.InNS(func() error {
+					ifi, err := net.InterfaceByName(v.Peer)
+					if err != nil {
+						return err
+					}
+					f := make([]byte, 64)
+					build(dataplane.EtherTypeIPv4)(0, f)
+					return g.Send(ifi.Index, f, uint32(loads), 64)
+				})
+				if err != nil {
+					t.Fatal(err)
+				}
+			} else {
+				loads = 3000
+				sendPaced(t, topo, v.Peer, v.HostMAC, loads, build(dataplane.EtherTypeIPv4))
+			}
+			sendPaced(t, topo, v.Peer, v.HostMAC, probes, build(testEtherType))
+			want := uint64(loads + probes)
+			deadline := time.Now().Add(2 * time.Second)
+			for c.Count() < want && time.Now().Before(deadline) {
+				time.Sleep(10 * time.Millisecond)
+			}
+			time.Sleep(20 * time.Millisecond)
+			if n := c.Count(); n != want {
+				t.Fatalf("%s counter: %d frames, want %d", kind, n, want)
+			}
+			unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &unix.Timeval{Usec: 200000})
+			buf := make([]byte, 2048)
+			got := 0
+			for {
+				n, err := unix.Read(fd, buf)
+				if err != nil {
+					break
+				}
+				if n >= 14 && binary.BigEndian.Uint16(buf[12:]) == testEtherType {
+					got++
+				}
+			}
+			if got != probes {
+				t.Fatalf("%s counter passed %d probes to the stack, want %d", kind, got, probes)
+			}
+		})
 	}
 }

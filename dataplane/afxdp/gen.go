@@ -107,6 +107,45 @@ func AttachDropCounter(ifindex int, pass uint16) (*DropCounter, error) {
 	return &DropCounter{prog: prog, count: m, lnk: l}, nil
 }
 
+// AttachTCDropCounter is AttachDropCounter at the TC ingress hook (tcx,
+// Linux 6.6+) instead of XDP. On a veth whose peer sends with skbs (an
+// AF_XDP socket in copy mode, the kernel stack), an XDP program on the
+// receiving end makes veth turn every skb into an XDP buffer, which costs a
+// page allocation and a copy per frame, all charged to the sender's CPU;
+// at TC ingress the skb is counted and freed as it is.
+func AttachTCDropCounter(ifindex int, pass uint16) (*DropCounter, error) {
+	m, err := ebpf.NewMap(&ebpf.MapSpec{Name: "wfpxdp_cnt", Type: ebpf.PerCPUArray, KeySize: 4, ValueSize: 8, MaxEntries: 1})
+	if err != nil {
+		return nil, permErr("create counter map", err)
+	}
+	// r6 = TC_ACT_SHOT, or TC_ACT_OK for the pass ether type
+	// (__sk_buff.protocol, network byte order); count; return r6.
+	insns := asm.Instructions{asm.Mov.Imm(asm.R6, 2)} // TC_ACT_SHOT
+	if pass != 0 {
+		insns = append(insns,
+			asm.LoadMem(asm.R2, asm.R1, 16, asm.Word), // protocol
+			asm.JNE.Imm(asm.R2, int32(pass>>8|pass<<8), "count"),
+			asm.Mov.Imm(asm.R6, 0), // TC_ACT_OK
+		)
+	}
+	count := countInsns(m.FD(), "done")
+	count[0] = count[0].WithSymbol("count")
+	insns = append(insns, count...)
+	insns = append(insns, asm.Mov.Reg(asm.R0, asm.R6).WithSymbol("done"), asm.Return())
+	prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{Name: "wfpxdp_tccount", Type: ebpf.SchedCLS, License: "Dual MIT/GPL", Instructions: insns})
+	if err != nil {
+		m.Close()
+		return nil, permErr("load counter program", err)
+	}
+	l, err := link.AttachTCX(link.TCXOptions{Program: prog, Interface: ifindex, Attach: ebpf.AttachTCXIngress})
+	if err != nil {
+		prog.Close()
+		m.Close()
+		return nil, fmt.Errorf("%w (TC counter) to ifindex %d: %w", ErrAttach, ifindex, err)
+	}
+	return &DropCounter{prog: prog, count: m, lnk: l}, nil
+}
+
 // Count returns the frames counted so far.
 func (c *DropCounter) Count() uint64 { return sumPerCPU(c.count) }
 

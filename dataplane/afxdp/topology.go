@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"os/exec"
 	"runtime"
 	"strings"
@@ -81,8 +82,16 @@ func NewTopology(pairs, queues int) (t *Topology, err error) {
 			return nil, fmt.Errorf("topology: %w", err)
 		}
 		t.Pairs = append(t.Pairs, v)
+		// No IPv6 on either end: the kernel would send router and
+		// neighbour solicitations of its own into the benchmark's and the
+		// tests' counts. Off before the links come up.
+		noIPv6(v.Host)
+		if err := ip("link", "set", v.Peer, "netns", t.NS); err != nil {
+			return nil, fmt.Errorf("topology: %w", err)
+		}
+		// /proc/sys/net is the namespace of the thread reading it
+		t.InNS(func() error { noIPv6(v.Peer); return nil })
 		for _, c := range [][]string{
-			{"link", "set", v.Peer, "netns", t.NS},
 			{"link", "set", v.Host, "up"},
 			{"-n", t.NS, "link", "set", v.Peer, "up"},
 		} {
@@ -107,6 +116,12 @@ func NewTopology(pairs, queues int) (t *Topology, err error) {
 		}
 	}
 	return t, nil
+}
+
+// noIPv6 turns IPv6 off on ifname in the calling thread's namespace (best
+// effort: a kernel without IPv6 has nothing to turn off).
+func noIPv6(ifname string) {
+	os.WriteFile("/proc/sys/net/ipv6/conf/"+ifname+"/disable_ipv6", []byte("1"), 0)
 }
 
 // InNS runs f on an OS thread moved into the topology's namespace; the
