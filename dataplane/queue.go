@@ -350,7 +350,8 @@ func (s *ingressStage) process(batch []*nbl.NBL, injected bool) {
 			l.Stamps[nbl.StampClassify] = now
 		}
 		in := &s.ins[len(good)]
-		if parseEthernet(l.Data(), in) != parseOK {
+		st, tags := parseEthernetTags(l.Data(), in)
+		if st != parseOK {
 			bad = append(bad, l)
 			continue
 		}
@@ -360,7 +361,7 @@ func (s *ingressStage) process(batch []*nbl.NBL, injected bool) {
 		in.DestPortID = 0
 		in.L2Flags = l.VSwitch.L2Flags
 		l.Context[0] = uint64(in.MACDestination)
-		l.Context[1] = uint64(in.EtherType) | uint64(in.VLANID)<<16
+		l.Context[1] = uint64(tags)
 		if in.MACSourceType == MACUnicast && src != nil && (in.MACSource != learned || src.slot != learnedSlot) {
 			sw.fdb.learn(in.MACSource, src.slot)
 			learned, learnedSlot = in.MACSource, src.slot // a burst mostly has one source
