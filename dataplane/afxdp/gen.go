@@ -54,7 +54,7 @@ func (g *LiveGenerator) Send(ifindex int, frame []byte, count, batch uint32) err
 // Close unloads the program.
 func (g *LiveGenerator) Close() error { return g.prog.Close() }
 
-// DropCounter is an XDP program that counts and drops every frame: the far
+// DropCounter is a BPF program that counts and drops every frame: the far
 // end of a benchmark, counting without a socket's overhead.
 type DropCounter struct {
 	prog  *ebpf.Program
@@ -62,49 +62,47 @@ type DropCounter struct {
 	lnk   link.Link
 }
 
-// AttachDropCounter attaches a counting XDP_DROP program to ifindex (of the
-// calling thread's namespace). Frames of ether type pass (if non-zero) are
-// counted and passed to the kernel stack instead, for latency probes.
-func AttachDropCounter(ifindex int, pass uint16) (*DropCounter, error) {
-	m, err := ebpf.NewMap(&ebpf.MapSpec{Name: "wfpxdp_cnt", Type: ebpf.PerCPUArray, KeySize: 4, ValueSize: 8, MaxEntries: 1})
-	if err != nil {
-		return nil, permErr("create counter map", err)
-	}
-	// r6 = XDP_DROP, or XDP_PASS for the pass ether type (read after the
-	// bounds check the verifier wants); count; return r6. r6 survives the
-	// helper call.
-	insns := asm.Instructions{asm.Mov.Imm(asm.R6, 1)} // XDP_DROP
-	if pass != 0 {
-		insns = append(insns,
+// counterHook is where a DropCounter runs: its program type, its verdicts,
+// and how it reads a frame's ether type.
+type counterHook struct {
+	name       string
+	typ        ebpf.ProgramType
+	drop, pass int32
+	// etherType loads the frame's ether type (network byte order) into r5,
+	// or jumps to "count" when it cannot; r1 holds the context.
+	etherType asm.Instructions
+	attach    func(prog *ebpf.Program, ifindex int) (link.Link, error)
+}
+
+var (
+	xdpHook = counterHook{name: "wfpxdp_count", typ: ebpf.XDP, drop: 1, pass: 2, // XDP_DROP, XDP_PASS
+		etherType: asm.Instructions{ // after the bounds check the verifier wants
 			asm.LoadMem(asm.R2, asm.R1, 0, asm.Word), // data
 			asm.LoadMem(asm.R3, asm.R1, 4, asm.Word), // data_end
 			asm.Mov.Reg(asm.R4, asm.R2),
 			asm.Add.Imm(asm.R4, 14),
 			asm.JGT.Reg(asm.R4, asm.R3, "count"),
 			asm.LoadMem(asm.R5, asm.R2, 12, asm.Half),
-			asm.JNE.Imm(asm.R5, int32(pass>>8|pass<<8), "count"), // the loaded half is in network byte order
-			asm.Mov.Imm(asm.R6, 2),                               // XDP_PASS
-		)
-	}
-	count := countInsns(m.FD(), "done")
-	count[0] = count[0].WithSymbol("count")
-	insns = append(insns, count...)
-	insns = append(insns, asm.Mov.Reg(asm.R0, asm.R6).WithSymbol("done"), asm.Return())
-	prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{Name: "wfpxdp_count", Type: ebpf.XDP, License: "Dual MIT/GPL", Instructions: insns})
-	if err != nil {
-		m.Close()
-		return nil, permErr("load counter program", err)
-	}
-	l, err := link.AttachXDP(link.XDPOptions{Program: prog, Interface: ifindex, Flags: link.XDPDriverMode})
-	if err != nil {
-		l, err = link.AttachXDP(link.XDPOptions{Program: prog, Interface: ifindex, Flags: link.XDPGenericMode})
-	}
-	if err != nil {
-		prog.Close()
-		m.Close()
-		return nil, fmt.Errorf("%w (counter) to ifindex %d: %w", ErrAttach, ifindex, err)
-	}
-	return &DropCounter{prog: prog, count: m, lnk: l}, nil
+		},
+		attach: func(prog *ebpf.Program, ifindex int) (link.Link, error) {
+			l, err := link.AttachXDP(link.XDPOptions{Program: prog, Interface: ifindex, Flags: link.XDPDriverMode})
+			if err != nil {
+				l, err = link.AttachXDP(link.XDPOptions{Program: prog, Interface: ifindex, Flags: link.XDPGenericMode})
+			}
+			return l, err
+		}}
+	tcHook = counterHook{name: "wfpxdp_tccount", typ: ebpf.SchedCLS, drop: 2, pass: 0, // TC_ACT_SHOT, TC_ACT_OK
+		etherType: asm.Instructions{asm.LoadMem(asm.R5, asm.R1, 16, asm.Word)}, // __sk_buff.protocol
+		attach: func(prog *ebpf.Program, ifindex int) (link.Link, error) {
+			return link.AttachTCX(link.TCXOptions{Program: prog, Interface: ifindex, Attach: ebpf.AttachTCXIngress})
+		}}
+)
+
+// AttachDropCounter attaches a counting XDP_DROP program to ifindex (of the
+// calling thread's namespace). Frames of ether type pass (if non-zero) are
+// counted and passed to the kernel stack instead, for latency probes.
+func AttachDropCounter(ifindex int, pass uint16) (*DropCounter, error) {
+	return attachCounter(xdpHook, ifindex, pass)
 }
 
 // AttachTCDropCounter is AttachDropCounter at the TC ingress hook (tcx,
@@ -112,36 +110,42 @@ func AttachDropCounter(ifindex int, pass uint16) (*DropCounter, error) {
 // AF_XDP socket in copy mode, the kernel stack), an XDP program on the
 // receiving end makes veth turn every skb into an XDP buffer, which costs a
 // page allocation and a copy per frame, all charged to the sender's CPU;
-// at TC ingress the skb is counted and freed as it is.
+// at TC ingress the skb is counted and freed as it is. Frames XDP_TX'd or
+// redirected into a veth need an XDP program at the receiving end, so the
+// live-frames generator's target cannot use this one.
 func AttachTCDropCounter(ifindex int, pass uint16) (*DropCounter, error) {
+	return attachCounter(tcHook, ifindex, pass)
+}
+
+func attachCounter(h counterHook, ifindex int, pass uint16) (*DropCounter, error) {
 	m, err := ebpf.NewMap(&ebpf.MapSpec{Name: "wfpxdp_cnt", Type: ebpf.PerCPUArray, KeySize: 4, ValueSize: 8, MaxEntries: 1})
 	if err != nil {
 		return nil, permErr("create counter map", err)
 	}
-	// r6 = TC_ACT_SHOT, or TC_ACT_OK for the pass ether type
-	// (__sk_buff.protocol, network byte order); count; return r6.
-	insns := asm.Instructions{asm.Mov.Imm(asm.R6, 2)} // TC_ACT_SHOT
+	// r6 = drop, or pass for the pass ether type; count; return r6 (r6
+	// survives the helper call).
+	insns := asm.Instructions{asm.Mov.Imm(asm.R6, h.drop)}
 	if pass != 0 {
+		insns = append(insns, h.etherType...)
 		insns = append(insns,
-			asm.LoadMem(asm.R2, asm.R1, 16, asm.Word), // protocol
-			asm.JNE.Imm(asm.R2, int32(pass>>8|pass<<8), "count"),
-			asm.Mov.Imm(asm.R6, 0), // TC_ACT_OK
+			asm.JNE.Imm(asm.R5, int32(pass>>8|pass<<8), "count"), // the loaded value is in network byte order
+			asm.Mov.Imm(asm.R6, h.pass),
 		)
 	}
 	count := countInsns(m.FD(), "done")
 	count[0] = count[0].WithSymbol("count")
 	insns = append(insns, count...)
 	insns = append(insns, asm.Mov.Reg(asm.R0, asm.R6).WithSymbol("done"), asm.Return())
-	prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{Name: "wfpxdp_tccount", Type: ebpf.SchedCLS, License: "Dual MIT/GPL", Instructions: insns})
+	prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{Name: h.name, Type: h.typ, License: "Dual MIT/GPL", Instructions: insns})
 	if err != nil {
 		m.Close()
 		return nil, permErr("load counter program", err)
 	}
-	l, err := link.AttachTCX(link.TCXOptions{Program: prog, Interface: ifindex, Attach: ebpf.AttachTCXIngress})
+	l, err := h.attach(prog, ifindex)
 	if err != nil {
 		prog.Close()
 		m.Close()
-		return nil, fmt.Errorf("%w (TC counter) to ifindex %d: %w", ErrAttach, ifindex, err)
+		return nil, fmt.Errorf("%w (%s) to ifindex %d: %w", ErrAttach, h.name, ifindex, err)
 	}
 	return &DropCounter{prog: prog, count: m, lnk: l}, nil
 }
