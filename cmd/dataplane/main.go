@@ -309,7 +309,9 @@ func printTable(w io.Writer, r *bench.Report) {
 		}
 	}
 	if b := r.Baseline; b != nil {
-		fmt.Fprintf(w, "baseline      %s: %.3f Mpps, p99 %d ns\n", b.Name, b.Mpps, b.Latency.P99)
+		bl := b.Latency
+		fmt.Fprintf(w, "baseline      %s: %.3f Mpps, latency (ns) p50 %d  p90 %d  p99 %d  p99.9 %d  max %d\n",
+			b.Name, b.Mpps, bl.P50, bl.P90, bl.P99, bl.P999, bl.Max)
 		fmt.Fprintf(w, "ratio         %.2fx\n", r.Ratio)
 	}
 	fmt.Fprintf(w, "allocs/pkt    %.6f   GC cycles %d   busy %.1f ns/pkt (rounds that moved packets, incl. their syscalls)\n",
