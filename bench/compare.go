@@ -67,6 +67,9 @@ type BaselineReport struct {
 	Name    string    `json:"name"`
 	Mpps    float64   `json:"mpps"`
 	Latency LatencyNS `json:"latency_ns"`
+	// BusyNSPerPacket is measured as the subject's is (AF_XDP baselines;
+	// 0 where the baseline does not measure it).
+	BusyNSPerPacket float64 `json:"busy_ns_per_packet"`
 }
 
 // AccountingReport is the frame accounting at the end of the subject's
@@ -144,7 +147,7 @@ func alternate(rep *Report, runs int, baseline bool, baselineName string, run ru
 			order = append(order, false, true)
 		}
 	}
-	var subj, base []float64
+	var subj, base, baseBusy []float64
 	var subjLat, baseLat []LatencyNS
 	var last, lastBase *Result
 	var subjResults []*Result
@@ -168,6 +171,7 @@ func alternate(rep *Report, runs int, baseline bool, baselineName string, run ru
 			last = r
 		} else {
 			base, baseLat = append(base, r.Mpps), append(baseLat, lat)
+			baseBusy = append(baseBusy, r.BusyNSPerPacket)
 			lastBase = r
 		}
 	}
@@ -202,7 +206,8 @@ func alternate(rep *Report, runs int, baseline bool, baselineName string, run ru
 	rep.Accounting = AccountingReport{FramesTotal: last.Accounting.FramesTotal,
 		FramesFreeAtEnd: last.Accounting.FramesFree, Leaked: last.Accounting.Leaked}
 	if baseline {
-		rep.Baseline = &BaselineReport{Name: baselineName, Mpps: median(base), Latency: medianLatency(baseLat)}
+		rep.Baseline = &BaselineReport{Name: baselineName, Mpps: median(base), Latency: medianLatency(baseLat),
+			BusyNSPerPacket: median(baseBusy)}
 		if rep.Baseline.Mpps > 0 {
 			rep.Ratio = rep.Mpps / rep.Baseline.Mpps
 		}

@@ -310,8 +310,12 @@ func printTable(w io.Writer, r *bench.Report) {
 	}
 	if b := r.Baseline; b != nil {
 		bl := b.Latency
-		fmt.Fprintf(w, "baseline      %s: %.3f Mpps, latency (ns) p50 %d  p90 %d  p99 %d  p99.9 %d  max %d\n",
+		fmt.Fprintf(w, "baseline      %s: %.3f Mpps, latency (ns) p50 %d  p90 %d  p99 %d  p99.9 %d  max %d",
 			b.Name, b.Mpps, bl.P50, bl.P90, bl.P99, bl.P999, bl.Max)
+		if b.BusyNSPerPacket > 0 {
+			fmt.Fprintf(w, ", busy %.1f ns/pkt", b.BusyNSPerPacket)
+		}
+		fmt.Fprintln(w)
 		fmt.Fprintf(w, "ratio         %.2fx\n", r.Ratio)
 	}
 	fmt.Fprintf(w, "allocs/pkt    %.6f   GC cycles %d   busy %.1f ns/pkt (rounds that moved packets, incl. their syscalls)\n",

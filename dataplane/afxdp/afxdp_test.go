@@ -473,6 +473,19 @@ func TestLiveGeneratorAndCounters(t *testing.T) {
 					t.Fatal(err)
 				}
 				defer g.Close()
+				// parked on an idle interface, as the harness does: it
+				// must show attached there and change nothing else
+				idle, err := topo.AddIdle()
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := topo.InNS(func() error { return g.Park(idle) }); err != nil {
+					t.Fatal(err)
+				}
+				out, err := exec.Command("ip", "-n", topo.NS, "-d", "link", "show").CombinedOutput()
+				if err != nil || !strings.Contains(string(out), "wfpxdp_gen") {
+					t.Fatalf("parked generator not attached in %s: %v\n%s", topo.NS, err, out)
+				}
 				err = topo.InNS(func() error {
 					ifi, err := net.InterfaceByName(v.Peer)
 					if err != nil {

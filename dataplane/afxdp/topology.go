@@ -146,6 +146,30 @@ func (t *Topology) InNS(f func() error) error {
 	return <-errc
 }
 
+// AddIdle creates a veth pair inside the namespace, both ends left down,
+// and returns one end's ifindex there: an interface that receives nothing,
+// to hold an XDP program that must stay attached but never run
+// (LiveGenerator.Park). It goes with the namespace.
+func (t *Topology) AddIdle() (int, error) {
+	id := strings.TrimPrefix(t.NS, "wfpxdp-")
+	a, b := "wx"+id+"i0", "wx"+id+"i1"
+	if err := ip("-n", t.NS, "link", "add", a, "type", "veth", "peer", "name", b); err != nil {
+		return 0, fmt.Errorf("topology: %w", err)
+	}
+	idx := 0
+	err := t.InNS(func() error {
+		ifc, err := net.InterfaceByName(a)
+		if err == nil {
+			idx = ifc.Index
+		}
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("topology: %w", err)
+	}
+	return idx, nil
+}
+
 // DeletePair removes veth pair i now (to test a link vanishing under the
 // switch); Close skips it.
 func (t *Topology) DeletePair(i int) error { return ip("link", "del", t.Pairs[i].Host) }
