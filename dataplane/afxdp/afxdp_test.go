@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/wfpxdp/wfpxdp/dataplane"
 	"github.com/wfpxdp/wfpxdp/dataplane/afxdp"
@@ -528,5 +529,33 @@ func TestLiveGeneratorAndCounters(t *testing.T) {
 				t.Fatalf("%s counter passed %d probes to the stack, want %d", kind, got, probes)
 			}
 		})
+	}
+}
+
+// TestRegion checks the UMEM region: the size asked for, on a 2 MiB
+// boundary (so transparent huge pages can back it), writable end to end,
+// unmapped by FreeRegion; bad frame sizes are refused. Needs no privileges.
+func TestRegion(t *testing.T) {
+	for _, fs := range []int{2048, 4096} {
+		b, err := afxdp.NewRegion(1000, fs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(b) != 1000*fs || cap(b) != len(b) {
+			t.Fatalf("region of %d frames of %d: len %d cap %d", 1000, fs, len(b), cap(b))
+		}
+		if a := uintptr(unsafe.Pointer(&b[0])); a%(2<<20) != 0 {
+			t.Fatalf("region at %#x: not on a 2 MiB boundary", a)
+		}
+		b[0], b[len(b)-1] = 1, 2
+		if b[0] != 1 || b[len(b)-1] != 2 {
+			t.Fatal("region not writable")
+		}
+		if err := afxdp.FreeRegion(b); err != nil {
+			t.Fatalf("FreeRegion: %v", err)
+		}
+	}
+	if _, err := afxdp.NewRegion(10, 3000); err == nil {
+		t.Fatal("frame size 3000 accepted")
 	}
 }

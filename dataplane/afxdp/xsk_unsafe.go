@@ -161,3 +161,32 @@ func kick(fd int) error {
 func wakeRX(fd int) {
 	unix.Syscall6(unix.SYS_RECVFROM, uintptr(fd), 0, 0, unix.MSG_DONTWAIT, 0, 0)
 }
+
+// mapAligned maps size bytes of anonymous memory starting on an align
+// boundary (a power of two): it maps size+align and unmaps the parts before
+// and after. unix.Mmap cannot do it (its Munmap takes only whole mappings),
+// hence the pointer calls.
+func mapAligned(size, align int) ([]byte, error) {
+	total := uintptr(size + align)
+	p, err := unix.MmapPtr(-1, 0, nil, total, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
+	if err != nil {
+		return nil, err
+	}
+	head := (uintptr(align) - uintptr(p)%uintptr(align)) % uintptr(align)
+	aligned := unsafe.Add(p, head)
+	if head > 0 {
+		unix.MunmapPtr(p, head)
+	}
+	if tail := total - head - uintptr(size); tail > 0 {
+		unix.MunmapPtr(unsafe.Add(aligned, size), tail)
+	}
+	return unsafe.Slice((*byte)(aligned), size), nil
+}
+
+// unmapRegion unmaps a region from mapAligned.
+func unmapRegion(b []byte) error {
+	if len(b) == 0 {
+		return nil
+	}
+	return unix.MunmapPtr(unsafe.Pointer(unsafe.SliceData(b)), uintptr(len(b)))
+}
