@@ -18,7 +18,7 @@ import (
 // file, the accounting in the JSON.
 func TestRunMemoryConfigJSON(t *testing.T) {
 	pcapPath := filepath.Join(t.TempDir(), "run.pcap")
-	m, _, err := runCLI(t, "run", "--config", "../../dataplane/config/example-memory.yaml", "--duration", "2s",
+	m, _, err := runCLI(t, "run", "--config", "../../dataplane/config/example-memory.yaml", "--duration", "5s", // 200 000 frames: 0.2 s alone, seconds under -race beside the other packages
 		"--metrics", "127.0.0.1:0", "--pcap", pcapPath, "--capture", "injected", "--json")
 	if err != nil {
 		t.Fatal(err)
