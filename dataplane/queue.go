@@ -333,9 +333,13 @@ func (s *ingressStage) process(batch []*nbl.NBL, injected bool) {
 	good, bad, gone := s.good[:0], s.bad[:0], s.gone[:0]
 	var learned MAC
 	learnedSlot := -1
+	var src *Port
+	if !injected && len(batch) > 0 {
+		src = s.last.get(sw, batch[0].VSwitch.SourcePortID) // a received batch comes from one port
+	}
 	for _, l := range batch {
-		src := s.last.get(sw, l.VSwitch.SourcePortID)
 		if injected {
+			src = s.last.get(sw, l.VSwitch.SourcePortID)
 			if l.VSwitch.SourcePortID != 0 && (src == nil || l.VSwitch.SourceNICIndex > src.MaxNIC) {
 				gone = append(gone, l) // G2: the port went away
 				continue
