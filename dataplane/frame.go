@@ -107,6 +107,26 @@ func parseEthernet(data []byte, in *Incoming) parseStatus {
 	return st
 }
 
+// untagged returns the ether type of a frame of at least 14 bytes without
+// a VLAN tag; ok is false for anything else (parseEthernetTags's case).
+func untagged(data []byte) (et uint16, ok bool) {
+	if len(data) < 14 {
+		return 0, false
+	}
+	et = binary.BigEndian.Uint16(data[12:14])
+	return et, et != EtherTypeVLAN && et != EtherTypeQinQ
+}
+
+// setAddrs fills in's addresses from a frame of at least 12 bytes, and
+// setAddrTypes their types (two functions so that each is inlined).
+func setAddrs(in *Incoming, data []byte) {
+	in.MACDestination, in.MACSource = macAt(data[0:6]), macAt(data[6:12])
+}
+
+func setAddrTypes(in *Incoming) {
+	in.MACDestType, in.MACSourceType = in.MACDestination.Type(), in.MACSource.Type()
+}
+
 // parseEthernetTags is parseEthernet that also returns EtherType |
 // VLANID<<16, for callers that keep both: read back from in, the two
 // 2-byte stores would feed one 4-byte load, which the CPU cannot forward
@@ -116,10 +136,8 @@ func parseEthernetTags(data []byte, in *Incoming) (parseStatus, uint32) {
 	if len(data) < 14 {
 		return parseRunt, 0
 	}
-	in.MACDestination = macAt(data[0:6])
-	in.MACSource = macAt(data[6:12])
-	in.MACDestType = in.MACDestination.Type()
-	in.MACSourceType = in.MACSource.Type()
+	setAddrs(in, data)
+	setAddrTypes(in)
 	et := binary.BigEndian.Uint16(data[12:14])
 	off := 14
 	var vlan uint16

@@ -40,6 +40,19 @@ func FuzzParseEthernet(f *testing.F) {
 			in.MACDestination != macAt(data) || in.MACSource != macAt(data[6:]) {
 			t.Fatalf("parse %x: %v %+v; model et %#x vlan %d off %d", data, st, in, et, vlan, off)
 		}
+		// the ingress stage's in-line path for untagged frames (untagged,
+		// setAddrs, setAddrTypes) agrees with the full parse
+		uet, ok := untagged(data)
+		if ok != (off == 14) || ok && uet != in.EtherType {
+			t.Fatalf("untagged(%x) = %#x, %v; parse %+v", data, uet, ok, in)
+		}
+		var fast Incoming
+		setAddrs(&fast, data)
+		setAddrTypes(&fast)
+		if fast.MACDestination != in.MACDestination || fast.MACSource != in.MACSource ||
+			fast.MACDestType != in.MACDestType || fast.MACSourceType != in.MACSourceType {
+			t.Fatalf("in-line addresses %+v, parse %+v", fast, in)
+		}
 	})
 }
 
