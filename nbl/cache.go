@@ -65,8 +65,12 @@ func (c *Cache) Get(dst []*NBL) int {
 // Pool.Put: the descriptor is skipped and counted, the first error returned.
 func (c *Cache) Put(src []*NBL) error {
 	var err error
+	p := c.pool
 	for _, l := range src {
-		if e := c.pool.release(l); e != nil {
+		if p.releasable(l) { // the common case, in line (release is too big to inline)
+			l.state = stateFree
+			l.reset()
+		} else if e := p.release(l); e != nil {
 			if err == nil {
 				err = e
 			}

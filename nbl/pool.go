@@ -95,6 +95,13 @@ func (p *Pool) Put(src []*NBL) error {
 // release checks that l may be freed into p, resets it, and drops its hold
 // on a parent. It does not put l anywhere. Small enough to inline; misuse
 // goes to the out-of-line misuse.
+// releasable reports whether l can go back to p as it is: p's, live, with
+// no clones or references outstanding, and not a clone itself (releasing a
+// clone also releases its parent's count: release does that).
+func (p *Pool) releasable(l *NBL) bool {
+	return l.pool == p && l.state == stateLive && l.childRefs.Load()|l.refs.Load() == 0 && l.Parent == nil
+}
+
 func (p *Pool) release(l *NBL) error {
 	if l.pool != p || l.state != stateLive || l.childRefs.Load()|l.refs.Load() != 0 {
 		return p.misuse(l)
