@@ -88,6 +88,13 @@ func (s *egressStage) Poll() int {
 				nodest = append(nodest, l)
 				continue
 			}
+			if s.fastEgress && len(copies) < cap(copies) {
+				// addCopy's common case in line (addCopy is too big to
+				// inline): nobody reads the incoming values
+				markDest(l, p, 0)
+				copies = append(copies, l)
+				continue
+			}
 			copies = s.addCopy(copies, l, p, 0)
 			continue
 		}
@@ -125,6 +132,15 @@ func (s *egressStage) Poll() int {
 	return n
 }
 
+// markDest records destination port p (and L2 flags l2) on l, and p's
+// slot for transmit.
+func markDest(l *nbl.NBL, p *Port, l2 uint32) {
+	l.VSwitch.L2Flags |= l2
+	l.VSwitch.DestinationPortID = p.ID
+	l.VSwitch.Flags |= nbl.MetaDestinationPortID
+	l.Context[1] = l.Context[1]&0xFFFF_FFFF | uint64(p.slot)<<32
+}
+
 // addCopy prepares one list for egress classification toward port p.
 func (s *egressStage) addCopy(copies []*nbl.NBL, l *nbl.NBL, p *Port, l2 uint32) []*nbl.NBL {
 	if len(copies) == cap(copies) { // more copies than scratch: classify what we have
@@ -132,10 +148,7 @@ func (s *egressStage) addCopy(copies []*nbl.NBL, l *nbl.NBL, p *Port, l2 uint32)
 		s.transmit(permitted)
 		copies = copies[:0]
 	}
-	l.VSwitch.L2Flags |= l2
-	l.VSwitch.DestinationPortID = p.ID
-	l.VSwitch.Flags |= nbl.MetaDestinationPortID
-	l.Context[1] = l.Context[1]&0xFFFF_FFFF | uint64(p.slot)<<32
+	markDest(l, p, l2)
 	if s.fastEgress {
 		return append(copies, l) // nobody looks at the incoming values
 	}
