@@ -100,13 +100,6 @@ const (
 	parseTruncated             // a VLAN tag runs past the end
 )
 
-// parseEthernet fills the frame fields of in from data. It never reads past
-// len(data) and never panics.
-func parseEthernet(data []byte, in *Incoming) parseStatus {
-	st, _ := parseEthernetTags(data, in)
-	return st
-}
-
 // untagged returns the ether type of a frame of at least 14 bytes without
 // a VLAN tag; ok is false for anything else (parseEthernetTags's case).
 func untagged(data []byte) (et uint16, ok bool) {
@@ -127,11 +120,12 @@ func setAddrTypes(in *Incoming) {
 	in.MACDestType, in.MACSourceType = in.MACDestination.Type(), in.MACSource.Type()
 }
 
-// parseEthernetTags is parseEthernet that also returns EtherType |
-// VLANID<<16, for callers that keep both: read back from in, the two
-// 2-byte stores would feed one 4-byte load, which the CPU cannot forward
-// from its store buffer and has to wait out (a tenth of the ingress
-// stage's time in the forward benchmark).
+// parseEthernetTags fills the frame fields of in from data (Ethernet, up
+// to two VLAN tags). It never reads past len(data) and never panics. It
+// also returns EtherType | VLANID<<16, for callers that keep both: read
+// back from in, the two 2-byte stores would feed one 4-byte load, which
+// the CPU cannot forward from its store buffer and has to wait out (a
+// tenth of the ingress stage's time in the forward benchmark).
 func parseEthernetTags(data []byte, in *Incoming) (parseStatus, uint32) {
 	if len(data) < 14 {
 		return parseRunt, 0

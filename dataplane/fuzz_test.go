@@ -16,7 +16,7 @@ func FuzzParseEthernet(f *testing.F) {
 	f.Add(append(ethFrame(1, 2)[:12], 0x81, 0x00, 0x00))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var in Incoming
-		st := parseEthernet(data, &in)
+		st, tags := parseEthernetTags(data, &in)
 		if len(data) < 14 {
 			if st != parseRunt {
 				t.Fatalf("%d bytes: status %v, want runt", len(data), st)
@@ -37,6 +37,7 @@ func FuzzParseEthernet(f *testing.F) {
 			off += 4
 		}
 		if st != parseOK || in.EtherType != et || in.VLANID != vlan || in.HeaderLen != off ||
+			tags != uint32(et)|uint32(vlan)<<16 ||
 			in.MACDestination != macAt(data) || in.MACSource != macAt(data[6:]) {
 			t.Fatalf("parse %x: %v %+v; model et %#x vlan %d off %d", data, st, in, et, vlan, off)
 		}

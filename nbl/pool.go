@@ -92,16 +92,17 @@ func (p *Pool) Put(src []*NBL) error {
 	return err
 }
 
-// release checks that l may be freed into p, resets it, and drops its hold
-// on a parent. It does not put l anywhere. Small enough to inline; misuse
-// goes to the out-of-line misuse.
 // releasable reports whether l can go back to p as it is: p's, live, with
 // no clones or references outstanding, and not a clone itself (releasing a
-// clone also releases its parent's count: release does that).
+// clone also releases its parent's count: release does that). Inlined, it
+// lets Cache.Put free the common descriptor without a call.
 func (p *Pool) releasable(l *NBL) bool {
 	return l.pool == p && l.state == stateLive && l.childRefs.Load()|l.refs.Load() == 0 && l.Parent == nil
 }
 
+// release checks that l may be freed into p, resets it, and drops its hold
+// on a parent. It does not put l anywhere. Misuse goes to the out-of-line
+// misuse.
 func (p *Pool) release(l *NBL) error {
 	if l.pool != p || l.state != stateLive || l.childRefs.Load()|l.refs.Load() != 0 {
 		return p.misuse(l)
