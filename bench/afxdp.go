@@ -306,12 +306,11 @@ func (r *afxdpRig) runSubject(o AFXDPOptions) (*Result, error) {
 		return nil, err
 	}
 	res := &Result{}
-	measure := func() (rx, out uint64) {
-		st := sw.Stats()
+	delivered := func() uint64 {
 		if o.Scenario == ScenarioRXDrop {
-			return st.RX, st.RX
+			return sw.Stats().RX
 		}
-		return st.RX, r.counter.Count()
+		return r.counter.Count()
 	}
 	if err := sw.Start(); err != nil {
 		return nil, err
@@ -320,7 +319,7 @@ func (r *afxdpRig) runSubject(o AFXDPOptions) (*Result, error) {
 	if o.OnStart != nil {
 		o.OnStart(metrics.Source{Switch: sw, XDP: ports, Capture: o.Capture})
 	}
-	err = r.drive(o, res, measure, func() dataplane.Stats { return sw.Stats() }, sw.BusyNS)
+	err = r.drive(o, res, delivered, func() dataplane.Stats { return sw.Stats() }, sw.BusyNS)
 	if cerr := sw.Close(); err == nil {
 		err = cerr
 	}
@@ -329,9 +328,10 @@ func (r *afxdpRig) runSubject(o AFXDPOptions) (*Result, error) {
 	return res, err
 }
 
-// drive runs the generator for the duration and fills res from measure
-// (cumulative rx and delivered counts).
-func (r *afxdpRig) drive(o AFXDPOptions, res *Result, measure func() (uint64, uint64), stats func() dataplane.Stats, busy func() uint64) error {
+// drive runs the generator for the duration and fills res from delivered
+// (the cumulative count of packets delivered: forwarded to the far end, or
+// for rxdrop received), stats and busy (cumulative busy ns, or nil).
+func (r *afxdpRig) drive(o AFXDPOptions, res *Result, delivered func() uint64, stats func() dataplane.Stats, busy func() uint64) error {
 	var sent atomic.Uint64
 	stop := make(chan struct{})
 	var genErr error
@@ -362,7 +362,7 @@ func (r *afxdpRig) drive(o AFXDPOptions, res *Result, measure func() (uint64, ui
 			res.Latency = h
 		}()
 	}
-	_, out0 := measure()
+	out0 := delivered()
 	rxStart := stats().RX // for the progress line's rate
 	sent0 := sent.Load()
 	res.RSSStartKB = rssKB()
@@ -386,12 +386,12 @@ func (r *afxdpRig) drive(o AFXDPOptions, res *Result, measure func() (uint64, ui
 		if o.Progress != nil && time.Since(tick) >= time.Second {
 			tick = time.Now()
 			st := stats()
-			_, out := measure()
+			out := delivered()
 			o.Progress(Progress{Elapsed: time.Since(start), Offered: sent.Load() - sent0, RX: st.RX - rxStart, TX: out - out0,
 				Drops: st.TotalDrops, DropsBy: st.Drops, Absorbed: st.Absorbed, Reinj: st.Reinjected, Completions: st.Completions})
 		}
 	}
-	_, out1 := measure()
+	out1 := delivered()
 	elapsed := time.Since(start)
 	var ms1 runtime.MemStats
 	runtime.ReadMemStats(&ms1)
@@ -474,13 +474,13 @@ func (r *afxdpRig) runAsavie(o AFXDPOptions) (*Result, error) {
 		return len(descs)
 	})
 	res := &Result{Plan: fmt.Sprintf("asavie/xdp loop cpu%d gen:cpu%d", cpu, o.GenCPU)}
-	measure := func() (uint64, uint64) {
+	delivered := func() uint64 {
 		if o.Scenario == ScenarioRXDrop {
-			return rx.Load(), rx.Load()
+			return rx.Load()
 		}
-		return rx.Load(), r.counter.Count()
+		return r.counter.Count()
 	}
-	err = r.drive(o, res, measure, func() dataplane.Stats { return dataplane.Stats{RX: rx.Load()} }, busy.Load)
+	err = r.drive(o, res, delivered, func() dataplane.Stats { return dataplane.Stats{RX: rx.Load()} }, busy.Load)
 	close(stop)
 	<-done
 	return res, err
@@ -543,7 +543,7 @@ func (r *afxdpRig) runL2Fwd(o AFXDPOptions) (*Result, error) {
 		return k
 	})
 	res := &Result{Plan: fmt.Sprintf("l2fwd loop cpu%d gen:cpu%d", cpu, o.GenCPU)}
-	err = r.drive(o, res, func() (uint64, uint64) { return rx.Load(), r.counter.Count() },
+	err = r.drive(o, res, r.counter.Count,
 		func() dataplane.Stats { return dataplane.Stats{RX: rx.Load()} }, busy.Load)
 	close(stop)
 	<-done

@@ -87,8 +87,9 @@ type PortOptions struct {
 }
 
 // DefaultFillTarget is the fill ring depth for a socket with rings of
-// ringSize (0: the default, 2048) over a UMEM of frames shared by sockets sockets: three quarters
-// of the ring, but no more than half the UMEM split between the sockets.
+// ringSize entries (0: the default, 2048) over a UMEM of frames shared by
+// sockets sockets: three quarters of the ring, but no more than half the
+// UMEM split between the sockets.
 //
 // Depth matters beyond not starving the kernel: in copy mode the kernel
 // writes each frame on the CPU that receives it, and the switch then reads
