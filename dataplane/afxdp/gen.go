@@ -64,10 +64,7 @@ func (g *LiveGenerator) Park(ifindex int) error {
 	if g.parked != nil {
 		return nil
 	}
-	l, err := link.AttachXDP(link.XDPOptions{Program: g.prog, Interface: ifindex, Flags: link.XDPDriverMode})
-	if err != nil {
-		l, err = link.AttachXDP(link.XDPOptions{Program: g.prog, Interface: ifindex, Flags: link.XDPGenericMode})
-	}
+	l, err := attachXDP(g.prog, ifindex)
 	if err != nil {
 		return fmt.Errorf("%w (generator, parked) to ifindex %d: %w", ErrAttach, ifindex, err)
 	}
@@ -114,19 +111,23 @@ var (
 			asm.JGT.Reg(asm.R4, asm.R3, "count"),
 			asm.LoadMem(asm.R5, asm.R2, 12, asm.Half),
 		},
-		attach: func(prog *ebpf.Program, ifindex int) (link.Link, error) {
-			l, err := link.AttachXDP(link.XDPOptions{Program: prog, Interface: ifindex, Flags: link.XDPDriverMode})
-			if err != nil {
-				l, err = link.AttachXDP(link.XDPOptions{Program: prog, Interface: ifindex, Flags: link.XDPGenericMode})
-			}
-			return l, err
-		}}
+		attach: attachXDP}
 	tcHook = counterHook{name: "wfpxdp_tccount", typ: ebpf.SchedCLS, drop: 2, pass: 0, // TC_ACT_SHOT, TC_ACT_OK
 		etherType: asm.Instructions{asm.LoadMem(asm.R5, asm.R1, 16, asm.Word)}, // __sk_buff.protocol
 		attach: func(prog *ebpf.Program, ifindex int) (link.Link, error) {
 			return link.AttachTCX(link.TCXOptions{Program: prog, Interface: ifindex, Attach: ebpf.AttachTCXIngress})
 		}}
 )
+
+// attachXDP attaches prog to ifindex in native mode, or generic mode where
+// native is refused.
+func attachXDP(prog *ebpf.Program, ifindex int) (link.Link, error) {
+	l, err := link.AttachXDP(link.XDPOptions{Program: prog, Interface: ifindex, Flags: link.XDPDriverMode})
+	if err != nil {
+		l, err = link.AttachXDP(link.XDPOptions{Program: prog, Interface: ifindex, Flags: link.XDPGenericMode})
+	}
+	return l, err
+}
 
 // AttachDropCounter attaches a counting XDP_DROP program to ifindex (of the
 // calling thread's namespace). Frames of ether type pass (if non-zero) are
