@@ -559,3 +559,21 @@ func TestRegion(t *testing.T) {
 		t.Fatal("frame size 3000 accepted")
 	}
 }
+
+// TestDefaultFillTarget: three quarters of the ring, capped at half the
+// UMEM split between the sockets that share it, never below one frame.
+func TestDefaultFillTarget(t *testing.T) {
+	for _, c := range []struct{ ring, frames, sockets, want int }{
+		{2048, 8192, 1, 1536},
+		{0, 8192, 1, 1536}, // 0: the default ring of 2048
+		{2048, 8192, 4, 1024},
+		{4096, 65536, 2, 3072},
+		{2048, 64, 1, 32},
+		{2048, 0, 1, 1},
+		{2048, 8192, 0, 1536}, // sockets < 1 counts as one
+	} {
+		if got := afxdp.DefaultFillTarget(uint32(c.ring), c.frames, c.sockets); got != c.want {
+			t.Errorf("DefaultFillTarget(%d, %d, %d) = %d, want %d", c.ring, c.frames, c.sockets, got, c.want)
+		}
+	}
+}
