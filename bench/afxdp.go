@@ -278,7 +278,7 @@ func (r *afxdpRig) runSubject(o AFXDPOptions) (*Result, error) {
 	}
 	defer afxdp.FreeRegion(region)
 	sw, err := dataplane.New(inject.NewEngine(), dataplane.Config{ID: inject.GUID{0xaf, 0x5}, Frames: frames, FrameSize: 2048,
-		Region: region, Mode: o.Mode, Batch: o.Batch, CPUs: switchCPUs(o), Capture: o.Capture})
+		Region: region, Mode: o.Mode, Batch: o.Batch, CPUs: switchCPUs(o), Capture: o.Capture, LcoreNice: LcoreNice})
 	if err != nil {
 		return nil, err
 	}
@@ -576,6 +576,9 @@ func pollLoop(cpu int, rx, busy *atomic.Uint64, poll func() int) (stop, done cha
 		defer close(done)
 		if unpin, err := pin.Thread(cpu); err == nil {
 			defer unpin()
+			if restore, err := pin.Nice(LcoreNice); err == nil { // as the switch's lcores
+				defer restore()
+			}
 		}
 		var n uint64
 		for i := 0; ; i++ {
@@ -604,6 +607,12 @@ func pollLoop(cpu int, rx, busy *atomic.Uint64, poll func() int) (stop, done cha
 	}()
 	return stop, done
 }
+
+// LcoreNice is the nice value the harness gives every polling thread under
+// test — the switch's lcores (dataplane.Config.LcoreNice) and the bare
+// loops alike — so that the other threads waking on their CPUs preempt
+// them less (pin.Nice). Without CAP_SYS_NICE they run at the default.
+const LcoreNice = -10
 
 // busySample is one in how many poll rounds the bare loops time (as the
 // switch's lcores do).

@@ -109,7 +109,7 @@ func RunPipeline(o PipelineOptions) (*Result, error) {
 	}
 	sw, err := dataplane.New(inject.NewEngine(), dataplane.Config{
 		ID: inject.GUID{0xbe, 0x9c}, Mode: o.Mode, Link: o.Link, Batch: o.Batch, CPUs: o.CPUs, Queues: max(o.Queues, 1),
-		Frames: 8192, Reserve: 1024, Capture: o.Capture, StageStamps: o.Stages,
+		Frames: 8192, Reserve: 1024, Capture: o.Capture, StageStamps: o.Stages, LcoreNice: LcoreNice,
 	})
 	if err != nil {
 		return nil, err

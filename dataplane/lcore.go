@@ -31,6 +31,9 @@ type lcore struct {
 	stages []namedStage
 	sleep  time.Duration
 	shared bool // another lcore is pinned to the same CPU
+	nice   int  // Config.LcoreNice
+	// niceErr is why the nice value could not be set (Plan reports it)
+	niceErr atomic.Pointer[error]
 	// busyNS estimates the time spent in rounds that moved packets, from
 	// one timed round in busySample: user-space cost, without the idle
 	// polling a busy-poll loop also burns.
@@ -47,6 +50,13 @@ func (lc *lcore) Run(stop <-chan struct{}, started func()) {
 	if lc.pin {
 		if unpin, err := pin.Thread(lc.cpu); err == nil {
 			defer unpin()
+			if lc.nice != 0 {
+				if restore, err := pin.Nice(lc.nice); err == nil {
+					defer restore()
+				} else {
+					lc.niceErr.Store(&err)
+				}
+			}
 		}
 	}
 	idle := 0
@@ -147,6 +157,7 @@ func (sw *Switch) buildLcores() []*lcore {
 		perCPU[lc.cpu]++
 	}
 	for _, lc := range out {
+		lc.nice = sw.cfg.LcoreNice
 		lc.shared = lc.pin && perCPU[lc.cpu] > 1
 	}
 	return out

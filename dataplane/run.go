@@ -46,6 +46,16 @@ func (sw *Switch) Start() error {
 	// Return once every lcore has polled its stages once, so the ports are
 	// ready to receive (AF_XDP fill rings stocked) when the caller sends.
 	started.Wait()
+	if n := sw.cfg.LcoreNice; n != 0 && !sw.cfg.NoPin {
+		note := fmt.Sprintf(" (lcores at nice %d)", n)
+		for _, lc := range sw.lcores {
+			if e := lc.niceErr.Load(); e != nil {
+				note = fmt.Sprintf(" (lcore nice %d refused: %v)", n, *e)
+				break
+			}
+		}
+		sw.plan += note
+	}
 	return nil
 }
 

@@ -47,7 +47,13 @@ type Config struct {
 	CPUs []int
 	// NoPin leaves lcores unpinned (tests on a busy machine).
 	NoPin bool
-	Link  LinkKind // LinkChan wires the stages with channels (the baseline)
+	// LcoreNice, if not 0, is the nice value of the pinned lcore threads
+	// (pin.Nice): at -10 the kernel's fair scheduler lets the other threads
+	// that wake on an lcore's CPU (Go's sysmon among them) preempt it far
+	// less. A negative value needs CAP_SYS_NICE; where it is refused the
+	// lcores run at the default and Plan says so.
+	LcoreNice int
+	Link      LinkKind // LinkChan wires the stages with channels (the baseline)
 	// IdleSleep bounds the idle backoff: an lcore that found no work for a
 	// while yields, and after longer sleeps this long. 0: never sleep.
 	IdleSleep int64 // nanoseconds
