@@ -70,7 +70,8 @@ func (f *File) Build(o BuildOptions) (_ *Runtime, err error) {
 	}
 	idle, _ := s.idleSleep()
 	cfg := dataplane.Config{ID: id, Frames: s.Frames, FrameSize: s.FrameSize, Reserve: s.Reserve, Queues: s.Queues,
-		Batch: s.Batch, RingSize: s.RingSize, CPUs: s.Cores, IdleSleep: int64(idle / time.Nanosecond), Capture: o.Capture}
+		Batch: s.Batch, RingSize: s.RingSize, CPUs: s.Cores, IdleSleep: int64(idle / time.Nanosecond), Capture: o.Capture,
+		LcoreNice: s.LcoreNice}
 	if s.Mode == "pipeline" {
 		cfg.Mode = dataplane.ModePipeline
 	}

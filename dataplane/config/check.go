@@ -59,6 +59,9 @@ func (f *File) check() error {
 	if _, err := s.idleSleep(); err != nil {
 		return f.errAt(err.Error(), "switch", "idle_sleep")
 	}
+	if s.LcoreNice < -20 || s.LcoreNice > 19 {
+		return f.errAt(fmt.Sprintf("%d: want -20..19", s.LcoreNice), "switch", "lcore_nice")
+	}
 
 	if len(f.Ports) == 0 {
 		return f.errAt("no ports (want at least one)", "ports")

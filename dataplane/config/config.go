@@ -48,6 +48,7 @@ type SwitchSection struct {
 	Batch     int    `yaml:"batch"`      // packets per burst, 1..256; 32
 	RingSize  int    `yaml:"ring_size"`  // stage ring size, a power of two; 1024
 	IdleSleep string `yaml:"idle_sleep"` // longest idle backoff sleep, e.g. 50us; none
+	LcoreNice int    `yaml:"lcore_nice"` // nice value of the lcore threads, -20..19 (negative: CAP_SYS_NICE); 0 leaves it
 }
 
 // PortSection is one switch port.

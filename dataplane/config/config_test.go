@@ -43,6 +43,7 @@ func TestBadConfig(t *testing.T) {
 		{"frame size 1024", "  frames: 4096", "  frames: 4096\n  frame_size: 1024", `switch\.frame_size: 1024 is not 2048 or 4096`},
 		{"batch", "  frames: 4096", "  frames: 4096\n  batch: 1000", `^x\.yaml:10: switch\.batch: 1000: want 1\.\.256$`},
 		{"idle", "50us", "fifty", `^x\.yaml:10: switch\.idle_sleep: "fifty" is not a duration`},
+		{"lcore nice", "  frames: 4096", "  frames: 4096\n  lcore_nice: -30", `^x\.yaml:10: switch\.lcore_nice: -30: want -20\.\.19$`},
 		{"mac", "mac: 02:00:00:00:00:02", "mac: 02:00:zz", `^x\.yaml:26: ports\[1\]\.mac: "02:00:zz" is not a 48-bit MAC address`},
 		{"multicast mac", "mac: 02:00:00:00:00:02", "mac: 01:00:5e:00:00:01", `ports\[1\]\.mac: 01:00:5e:00:00:01 is not a unicast address`},
 		{"duplicate id", "    id: 2", "    id: 1", `^x\.yaml:24: ports\[1\]\.id: 1 is also the id of ports\[0\]$`},
