@@ -6,6 +6,8 @@ import (
 	"os"
 	"strings"
 	"testing"
+
+	"github.com/wfpxdp/wfpxdp/dataplane/afxdp/afxdptest"
 )
 
 func runCLI(t *testing.T, args ...string) (map[string]any, string, error) {
@@ -155,9 +157,7 @@ func TestBenchBadInput(t *testing.T) {
 // and moves traffic through AF_XDP (afxdp's TestTopologyCleanup checks the
 // teardown).
 func TestBenchAFXDPDefault(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: the AF_XDP scenario builds veth pairs and a namespace")
-	}
+	afxdptest.SkipUnlessPrivileged(t)
 	m, _, err := runCLI(t, "bench", "--duration", "1s", "--json")
 	if err != nil {
 		t.Fatal(err)
@@ -193,9 +193,7 @@ func TestBenchStagesJSON(t *testing.T) {
 // --rate paces the AF_XDP load (the paced AF_XDP TX generator): the switch
 // gets what is offered, and delivers it, with latency measured.
 func TestBenchAFXDPPaced(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: the AF_XDP scenario builds veth pairs and a namespace")
-	}
+	afxdptest.SkipUnlessPrivileged(t)
 	// a rate the switch keeps up with even under -race (10x slower)
 	m, _, err := runCLI(t, "bench", "afxdp-vswitch", "--rate", "30000", "--probe-rate", "1000", "--duration", "1s", "--json")
 	if err != nil {
@@ -213,9 +211,7 @@ func TestBenchAFXDPPaced(t *testing.T) {
 // The latency sweep over AF_XDP: a maximum, then three paced steps below
 // it, each with latency measured and nothing leaked.
 func TestLatencySweepAFXDP(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: the AF_XDP sweep builds veth pairs and a namespace")
-	}
+	afxdptest.SkipUnlessPrivileged(t)
 	m, _, err := runCLI(t, "bench", "latency", "--port", "afxdp", "--duration", "1s", "--probe-rate", "2000", "--json")
 	if err != nil {
 		t.Fatal(err)

@@ -22,15 +22,21 @@ const testEtherType = 0x88B5 // IEEE local experimental: nothing else sends it
 
 func skipUnlessPrivileged(t *testing.T) { afxdptest.SkipUnlessPrivileged(t) }
 
-func htons(v uint16) uint16 { return v<<8 | v>>8 }
+var htons = afxdptest.Htons
+
+// ethHeader writes an Ethernet header, dst, src and ether type, at the
+// front of f.
+func ethHeader(f []byte, dst, src net.HardwareAddr, etherType uint16) {
+	copy(f, dst)
+	copy(f[6:], src)
+	binary.BigEndian.PutUint16(f[12:], etherType)
+}
 
 // send writes n testEtherType frames from src to dst out of ifname inside
 // the namespace (see sendPaced).
 func send(t *testing.T, topo *afxdp.Topology, ifname string, src, dst net.HardwareAddr, n int) {
 	sendPaced(t, topo, ifname, dst, n, func(i int, frame []byte) {
-		copy(frame[0:], dst)
-		copy(frame[6:], src)
-		binary.BigEndian.PutUint16(frame[12:], testEtherType)
+		ethHeader(frame, dst, src, testEtherType)
 		binary.BigEndian.PutUint32(frame[14:], uint32(i))
 	})
 }
@@ -281,9 +287,7 @@ func TestFillRingStarvation(t *testing.T) {
 	}
 	defer gen.Close()
 	frame := make([]byte, 64)
-	copy(frame, topo.Pairs[1].PeerMAC)
-	copy(frame[6:], topo.Pairs[0].PeerMAC)
-	binary.BigEndian.PutUint16(frame[12:], testEtherType)
+	ethHeader(frame, topo.Pairs[1].PeerMAC, topo.Pairs[0].PeerMAC, testEtherType)
 	err = topo.InNS(func() error {
 		ifc, err := net.InterfaceByName(topo.Pairs[0].Peer)
 		if err != nil {
@@ -319,9 +323,7 @@ func TestFillRingStarvation(t *testing.T) {
 // (reserved for experiments), which nothing else here sends.
 func sendFlows(t *testing.T, topo *afxdp.Topology, ifname string, src, dst net.HardwareAddr, n int) {
 	sendPaced(t, topo, ifname, dst, n, func(i int, frame []byte) {
-		copy(frame[0:], dst)
-		copy(frame[6:], src)
-		binary.BigEndian.PutUint16(frame[12:], 0x0800)
+		ethHeader(frame, dst, src, 0x0800)
 		ip := frame[14:]
 		ip[0], ip[8], ip[9] = 0x45, 64, 253
 		binary.BigEndian.PutUint16(ip[2:], 50)
@@ -391,9 +393,7 @@ func TestTXGeneratorPaced(t *testing.T) {
 	}
 	defer topo.Close()
 	frame := make([]byte, 64)
-	copy(frame, topo.Pairs[0].PeerMAC)
-	copy(frame[6:], topo.Pairs[0].HostMAC)
-	binary.BigEndian.PutUint16(frame[12:], testEtherType)
+	ethHeader(frame, topo.Pairs[0].PeerMAC, topo.Pairs[0].HostMAC, testEtherType)
 	g, err := afxdp.NewTXGenerator(topo.Pairs[0].HostIndex, frame, 1024)
 	if err != nil {
 		t.Fatal(err)
@@ -461,9 +461,7 @@ func TestLiveGeneratorAndCounters(t *testing.T) {
 			}
 			build := func(etherType uint16) func(int, []byte) {
 				return func(i int, f []byte) {
-					copy(f, v.HostMAC)
-					copy(f[6:], v.PeerMAC)
-					binary.BigEndian.PutUint16(f[12:], etherType)
+					ethHeader(f, v.HostMAC, v.PeerMAC, etherType)
 					binary.BigEndian.PutUint32(f[14:], uint32(i))
 				}
 			}
