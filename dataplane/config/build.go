@@ -192,7 +192,7 @@ func (f *File) checkInterface(i int) error {
 func (f *File) sockets() int {
 	n := 0
 	for _, p := range f.Ports {
-		if p.Kind == "" || p.Kind == "afxdp" {
+		if p.Kind == "afxdp" { // Parse has filled in the default kind
 			n += f.Switch.Queues
 		}
 	}
