@@ -449,7 +449,8 @@ func (r *afxdpRig) runAsavie(o AFXDPOptions) (*Result, error) {
 		defer outX.Close()
 	}
 	cpu := o.CPUs[len(o.CPUs)-1]
-	var rx, busy atomic.Uint64
+	var rx atomic.Uint64
+	var busy dataplane.BusyMeter
 	stop, done := pollLoop(cpu, &rx, &busy, func() int {
 		inX.Fill(inX.GetDescs(inX.NumFreeFillSlots()))
 		k := inX.NumReceived()
@@ -480,7 +481,7 @@ func (r *afxdpRig) runAsavie(o AFXDPOptions) (*Result, error) {
 		}
 		return r.counter.Count()
 	}
-	err = r.drive(o, res, delivered, func() dataplane.Stats { return dataplane.Stats{RX: rx.Load()} }, busy.Load)
+	err = r.drive(o, res, delivered, func() dataplane.Stats { return dataplane.Stats{RX: rx.Load()} }, busy.NS)
 	close(stop)
 	<-done
 	return res, err
@@ -524,7 +525,8 @@ func (r *afxdpRig) runL2Fwd(o AFXDPOptions) (*Result, error) {
 	cache := arena.Frames().NewCache(256)
 	batch := make([]*nbl.NBL, max(o.Batch, 32))
 	reap := make([]*nbl.NBL, 2*len(batch))
-	var rx, busy atomic.Uint64
+	var rx atomic.Uint64
+	var busy dataplane.BusyMeter
 	stop, done := pollLoop(cpu, &rx, &busy, func() int {
 		if m := out.Reap(reap); m > 0 {
 			cache.Put(reap[:m])
@@ -544,7 +546,7 @@ func (r *afxdpRig) runL2Fwd(o AFXDPOptions) (*Result, error) {
 	})
 	res := &Result{Plan: fmt.Sprintf("l2fwd loop cpu%d gen:cpu%d", cpu, o.GenCPU)}
 	err = r.drive(o, res, r.counter.Count,
-		func() dataplane.Stats { return dataplane.Stats{RX: rx.Load()} }, busy.Load)
+		func() dataplane.Stats { return dataplane.Stats{RX: rx.Load()} }, busy.NS)
 	close(stop)
 	<-done
 	// drain: close both, reap until every frame is back
@@ -568,9 +570,9 @@ func (r *afxdpRig) runL2Fwd(o AFXDPOptions) (*Result, error) {
 }
 
 // pollLoop runs poll on a goroutine pinned to cpu until stop is closed,
-// publishing the packets it reports in rx every 1024 rounds; done is
-// closed when it has returned.
-func pollLoop(cpu int, rx, busy *atomic.Uint64, poll func() int) (stop, done chan struct{}) {
+// publishing the packets it reports in rx every 1024 rounds and its busy
+// time in meter; done is closed when it has returned.
+func pollLoop(cpu int, rx *atomic.Uint64, meter *dataplane.BusyMeter, poll func() int) (stop, done chan struct{}) {
 	stop, done = make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(done)
@@ -591,17 +593,8 @@ func pollLoop(cpu int, rx, busy *atomic.Uint64, poll func() int) (stop, done cha
 				}
 				rx.Store(n)
 			}
-			// busy time sampled as the switch's lcores do: one round in
-			// 16 timed, counted (scaled) when it moved packets
-			if i%busySample != 0 {
-				n += uint64(poll())
-				continue
-			}
-			t0 := dataplane.Now()
 			k := poll()
-			if k > 0 {
-				busy.Add(uint64(dataplane.Now()-t0) * busySample)
-			}
+			meter.Round(k) // busy time measured as the switch's lcores do
 			n += uint64(k)
 		}
 	}()
@@ -613,10 +606,6 @@ func pollLoop(cpu int, rx, busy *atomic.Uint64, poll func() int) (stop, done cha
 // loops alike — so that the other threads waking on their CPUs preempt
 // them less (pin.Nice). Without CAP_SYS_NICE they run at the default.
 const LcoreNice = -10
-
-// busySample is one in how many poll rounds the bare loops time (as the
-// switch's lcores do).
-const busySample = 16
 
 // openPorts attaches the redirect program to each host end and opens one
 // AF_XDP port on it over arena's region, every port after the first

@@ -34,13 +34,10 @@ type lcore struct {
 	nice   int  // Config.LcoreNice
 	// niceErr is why the nice value could not be set (Plan reports it)
 	niceErr atomic.Pointer[error]
-	// busyNS estimates the time spent in rounds that moved packets, from
-	// one timed round in busySample: user-space cost, without the idle
-	// polling a busy-poll loop also burns.
-	busyNS atomic.Uint64
+	// busy estimates the time spent in rounds that moved packets:
+	// user-space cost, without the idle polling a busy-poll loop also burns.
+	busy BusyMeter
 }
-
-const busySample = 16
 
 // Run polls the stages until stop is closed. Poll loops drain before they
 // back off. An idle lcore checks stop every 256 empty rounds, yields its P
@@ -61,20 +58,11 @@ func (lc *lcore) Run(stop <-chan struct{}, started func()) {
 	}
 	idle := 0
 	for round := 0; ; round++ {
-		// One round in busySample is timed; a round that moved packets
-		// counts as busy time (scaled), an empty one as polling.
-		var t0 int64
-		timed := round%busySample == 0
-		if timed {
-			t0 = nowNS()
-		}
 		work := 0
 		for _, s := range lc.stages {
 			work += s.s.Poll()
 		}
-		if timed && work > 0 {
-			lc.busyNS.Add(uint64(nowNS()-t0) * busySample)
-		}
+		lc.busy.Round(work)
 		if round == 0 {
 			started() // the ports' fill rings are stocked now
 		}
@@ -93,14 +81,17 @@ func (lc *lcore) Run(stop <-chan struct{}, started func()) {
 		}
 		if idle&(1<<16-1) == 0 {
 			runtime.Gosched()
+			lc.busy.Skip()
 		}
 		if lc.shared && idle&1023 == 0 {
 			// another lcore polls on this CPU: let it run now rather than
 			// at the end of a scheduler time slice
 			schedYield()
+			lc.busy.Skip()
 		}
 		if lc.sleep > 0 && idle > 1<<20 {
 			time.Sleep(lc.sleep)
+			lc.busy.Skip()
 		}
 	}
 }

@@ -214,7 +214,7 @@ func (sw *Switch) BusyNS() uint64 {
 	defer sw.mu.Unlock()
 	var n uint64
 	for _, lc := range sw.lcores {
-		n += lc.busyNS.Load()
+		n += lc.busy.NS()
 	}
 	return n
 }
