@@ -32,6 +32,7 @@ type Report struct {
 	Mode        string            `json:"mode"`
 	Link        string            `json:"link"`
 	FrameSize   int               `json:"frame_size"`
+	Batch       int               `json:"batch,omitempty"` // packets per burst
 	DurationS   float64           `json:"duration_s"`
 	Cores       string            `json:"cores"`
 	Packets     uint64            `json:"packets"`
@@ -271,7 +272,7 @@ func dropReasons(m map[string]uint64) string {
 // distribution in HdrHistogram's percentile text format.
 func ComparePipeline(o PipelineOptions, runs int, baseline bool, progress io.Writer, hgrm io.Writer, plotPath string) (*Report, error) {
 	rep := &Report{Scenario: "pipeline-mem", Path: string(o.Path), Mode: o.Mode.String(), Link: o.Link.String(),
-		FrameSize: max(o.FrameSize, 64), Machine: machine()}
+		FrameSize: max(o.FrameSize, 64), Batch: o.Batch, Machine: machine()}
 	err := alternate(rep, runs, baseline, "chan", func(subject bool, i, of int) (*Result, error) {
 		ro := o
 		if !subject {
@@ -298,7 +299,8 @@ func CompareAFXDP(o AFXDPOptions, runs int, baseline bool, progress io.Writer, h
 	if len(o.CPUs) == 0 {
 		o.CPUs = []int{0, 1}
 	}
-	rep := &Report{Scenario: o.Scenario, Mode: o.Mode.String(), Link: "ring", FrameSize: max(o.FrameSize, 60), Machine: machine()}
+	rep := &Report{Scenario: o.Scenario, Mode: o.Mode.String(), Link: "ring", FrameSize: max(o.FrameSize, 60), Batch: o.Batch,
+		Machine: machine()}
 	rep.CoreRTTNS = int64(CoreRTT(o.CPUs[0], o.CPUs[len(o.CPUs)-1], 20000))
 	err := alternate(rep, runs, baseline, "asavie", func(subject bool, i, of int) (res *Result, err error) {
 		rig, err := newAFXDPRig(o.FrameSize)

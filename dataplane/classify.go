@@ -162,8 +162,7 @@ func (c *classifier) pass(batch []*nbl.NBL, ins []Incoming) []*nbl.NBL {
 		case verdictPermit:
 			c.permit = append(c.permit, l)
 		case verdictBlock:
-			l.Status = int32(inject.StatusFwpDropNoICMP)
-			c.drops = append(c.drops, l)
+			c.drops = append(c.drops, l) // c.drop sets the status
 		case verdictAbsorb:
 			c.absorb[ce.id] = append(c.absorb[ce.id], l)
 			absorbed++

@@ -167,9 +167,8 @@ type ingressStage struct {
 	ins    []Incoming
 	injBuf []inject.Injection
 	cls    *classifier
-	local  []*nbl.NBL // drop scratch
-	slow   []*nbl.NBL
-	touch  byte // keeps the header loads of Poll from being optimised away
+	slow   []*nbl.NBL // drop scratch
+	touch  byte       // keeps the header loads of Poll from being optimised away
 
 	cnt    *stageCounters // this instance's lcore's counters
 	fwd    link[*nbl.NBL] // where permitted lists go
@@ -182,7 +181,7 @@ func newIngress(q *queue, cnt *stageCounters, frames *nbl.Cache, fwd link[*nbl.N
 		batch: make([]*nbl.NBL, 0, b), good: make([]*nbl.NBL, 0, b), ins: make([]Incoming, b),
 		bad: make([]*nbl.NBL, 0, b), gone: make([]*nbl.NBL, 0, b),
 		injBuf: make([]inject.Injection, 32), cls: newClassifier(q, LayerIngress, b, cnt, absorbSlot),
-		local: make([]*nbl.NBL, 0, b), slow: make([]*nbl.NBL, 0, b)}
+		slow: make([]*nbl.NBL, 0, b)}
 	s.cls.drop = s.drop
 	return s
 }
@@ -296,20 +295,24 @@ func (r reinjectStage) Poll() int { return r.s.pollInjected() }
 // drop ends lists dropped at ingress. Those nothing else can be waiting
 // for (a port's original frame, not injected, without clones) go straight
 // back to this stage's frame cache, to be received into again, skipping
-// the retire link and the completion stage; the others take that trip.
+// the retire link and the completion stage (and the status, which nobody
+// reads); the others take that trip. It reorders lists.
 func (s *ingressStage) drop(lists []*nbl.NBL, reason DropReason, status inject.Status) {
 	q := s.q
-	q.dropped(s.cnt, lists, reason, status)
-	local, slow := s.local[:0], s.slow[:0]
+	s.cnt.drops[reason].add(len(lists))
+	q.sw.cfg.Capture.record(lists, CaptureDropped, reason)
+	local, slow := 0, s.slow[:0]
 	for _, l := range lists {
 		if !l.InFlight && l.OwnsFrame() && !l.FloodCopy && l.ChildRefCount() == 0 {
-			local = append(local, l)
+			lists[local] = l // compacted in place: the caller is done with lists
+			local++
 		} else {
+			l.Status = int32(status)
 			slow = append(slow, l)
 		}
 	}
-	if len(local) > 0 {
-		if err := s.frames.Put(local); err != nil {
+	if local > 0 {
+		if err := s.frames.Put(lists[:local]); err != nil {
 			s.cnt.misuse.add(1)
 		}
 	}

@@ -82,7 +82,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 		mode      = fs.String("mode", "rtc", "stage placement: rtc | pipeline")
 		duration  = fs.Duration("duration", 10*time.Second, "length of each run")
 		frameSize = fs.Int("frame-size", 64, "frame size in bytes (60..2048)")
-		batch     = fs.Int("batch", 32, "packets per burst (1..256)")
+		batch     = fs.Int("batch", 32, "packets per burst, 1..256 (AF_XDP scenarios: 64 unless given, the most the kernel's copy-mode RX posts at once, its NAPI budget)")
 		rate      = fs.Float64("rate", 0, "offered packets per second (0: as many as the switch takes)")
 		baseline  = fs.String("baseline", "none", "baseline run alternately in the same command: chan (pipeline-mem) | asavie (afxdp-*) | none")
 		runs      = fs.Int("runs", 1, "runs of the subject (and of the baseline); medians are reported")
@@ -112,6 +112,15 @@ func run(args []string, stdout, stderr io.Writer) error {
 		}
 		defer pprof.StopCPUProfile()
 	}
+	micro := scenario == "ring" || scenario == "pool"
+	afx := scenario != "pipeline-mem" && scenario != "latency" && !micro
+	if afx || (scenario == "latency" && *port == "afxdp") {
+		given := false
+		fs.Visit(func(f *flag.Flag) { given = given || f.Name == "batch" })
+		if !given {
+			*batch = 64
+		}
+	}
 	o := bench.PipelineOptions{Path: bench.Path(*path), Duration: *duration, FrameSize: *frameSize,
 		Batch: *batch, Rate: *rate, Filters: *filters, Stages: *stages, Queues: *queues}
 	switch *mode {
@@ -140,8 +149,6 @@ func run(args []string, stdout, stderr io.Writer) error {
 	if *duration <= 0 {
 		return fmt.Errorf("--duration %v: want > 0", *duration)
 	}
-	micro := scenario == "ring" || scenario == "pool"
-	afx := scenario != "pipeline-mem" && scenario != "latency" && !micro
 	ob, err := obs.start(stderr, *jsonOut)
 	if err != nil {
 		return err
@@ -295,7 +302,7 @@ func printTable(w io.Writer, r *bench.Report) {
 	if r.CoreRTTNS > 0 {
 		fmt.Fprintf(w, "core RTT      %d ns (a cache line there and back between the two CPUs, before the runs)\n", r.CoreRTTNS)
 	}
-	fmt.Fprintf(w, "frame size    %d B\n", r.FrameSize)
+	fmt.Fprintf(w, "frame size    %d B, bursts of %d\n", r.FrameSize, r.Batch)
 	fmt.Fprintf(w, "packets       %d in %.2f s (last run)\n", r.Packets, r.DurationS)
 	fmt.Fprintf(w, "offered       %.3f Mpps\n", r.OfferedMpps)
 	fmt.Fprintf(w, "throughput    %.3f Mpps  %.2f Gb/s (median of %d)\n", r.Mpps, r.Gbps, countSubject(r))
