@@ -35,15 +35,20 @@ type BusyMeter struct {
 var busyClock = nowNS
 
 // Round records the end of one poll round that moved n packets (0: idle).
+// It is small enough to inline; the block's end is not.
 func (m *BusyMeter) Round(n int) {
 	if n > 0 {
 		m.worked = true
 	} else {
 		m.idle++
 	}
-	if m.rounds++; m.rounds < busyBlock {
-		return
+	if m.rounds++; m.rounds >= busyBlock {
+		m.endBlock()
 	}
+}
+
+// endBlock charges the block that ends now and starts the next.
+func (m *BusyMeter) endBlock() {
 	now := busyClock()
 	if d := now - m.start; m.start != 0 {
 		switch {
