@@ -162,7 +162,7 @@ func (c *classifier) pass(batch []*nbl.NBL, ins []Incoming) []*nbl.NBL {
 		case verdictPermit:
 			c.permit = append(c.permit, l)
 		case verdictBlock:
-			c.drops = append(c.drops, l) // c.drop sets the status
+			c.drops = append(c.drops, l) // c.drop sets the status where it is read
 		case verdictAbsorb:
 			c.absorb[ce.id] = append(c.absorb[ce.id], l)
 			absorbed++
