@@ -131,15 +131,15 @@ func (q *queue) retire(lists []*nbl.NBL) {
 // drop counts lists dropped for reason in cnt (the calling stage's) and
 // retires them with status.
 func (q *queue) drop(cnt *stageCounters, lists []*nbl.NBL, reason DropReason, status inject.Status) {
-	q.dropped(cnt, lists, reason, status)
-	q.retire(lists)
-}
-
-// dropped marks and counts lists dropped for reason and captures them.
-func (q *queue) dropped(cnt *stageCounters, lists []*nbl.NBL, reason DropReason, status inject.Status) {
 	for _, l := range lists {
 		l.Status = int32(status)
 	}
+	q.dropped(cnt, lists, reason)
+	q.retire(lists)
+}
+
+// dropped counts lists dropped for reason in cnt and captures them.
+func (q *queue) dropped(cnt *stageCounters, lists []*nbl.NBL, reason DropReason) {
 	cnt.drops[reason].add(len(lists))
 	q.sw.cfg.Capture.record(lists, CaptureDropped, reason)
 }
@@ -299,8 +299,7 @@ func (r reinjectStage) Poll() int { return r.s.pollInjected() }
 // reads); the others take that trip. It reorders lists.
 func (s *ingressStage) drop(lists []*nbl.NBL, reason DropReason, status inject.Status) {
 	q := s.q
-	s.cnt.drops[reason].add(len(lists))
-	q.sw.cfg.Capture.record(lists, CaptureDropped, reason)
+	q.dropped(s.cnt, lists, reason)
 	local, slow := 0, s.slow[:0]
 	for _, l := range lists {
 		if !l.InFlight && l.OwnsFrame() && !l.FloodCopy && l.ChildRefCount() == 0 {
