@@ -132,7 +132,11 @@ func newClassifier(q *queue, layer Layer, batch int, cnt *stageCounters, slot in
 // pass classifies batch (ins[i] are the incoming values of batch[i]) and
 // returns the permitted lists, in order: in the classifier's scratch, or
 // batch itself when the layer permits everything.
-func (c *classifier) pass(batch []*nbl.NBL, ins []Incoming) []*nbl.NBL {
+//
+// rep, when not nil, marks lists whose incoming values were not filled in
+// because they equal the previous list's: the pass copies them over when
+// it classifies such a list, or takes the previous verdict.
+func (c *classifier) pass(batch []*nbl.NBL, ins []Incoming, rep []bool) []*nbl.NBL {
 	sw := c.q.sw
 	ls := &sw.filters.Load().layers[c.layer]
 	unloading := sw.unloading.Load()
@@ -148,12 +152,21 @@ func (c *classifier) pass(batch []*nbl.NBL, ins []Incoming) []*nbl.NBL {
 	// callout sees every packet.
 	memo := !ls.callouts
 	var last verdict
+	ref := -1
 	for i, l := range batch {
 		var v verdict
 		var ce *calloutEntry
-		if memo && i > 0 && sameValues(&ins[i], &ins[i-1]) {
+		// ins[ref] holds the values last verdict was given for; a list
+		// marked rep has the values of the one before it, which are
+		// ins[ref]'s, whether or not they were copied.
+		r := i < len(rep) && rep[i]
+		if memo && ref >= 0 && (r || sameValues(&ins[i], &ins[ref])) {
 			v = last
 		} else {
+			if r {
+				ins[i] = ins[ref]
+			}
+			ref = i
 			c.call.In, c.call.Meta, c.call.List = &ins[i], &l.VSwitch, l
 			v, ce = ls.classify(&c.call, &c.out, unloading)
 			last = v

@@ -127,7 +127,7 @@ func (s *egressStage) Poll() int {
 	if len(nodest) > 0 {
 		q.drop(q.txCnt, nodest, DropNoDestination, inject.StatusInvalidDeviceState)
 	}
-	permitted := s.cls.pass(copies, s.ins[:len(copies)])
+	permitted := s.cls.pass(copies, s.ins[:len(copies)], nil)
 	s.transmit(permitted)
 	return n
 }
@@ -144,7 +144,7 @@ func markDest(l *nbl.NBL, p *Port, l2 uint32) {
 // addCopy prepares one list for egress classification toward port p.
 func (s *egressStage) addCopy(copies []*nbl.NBL, l *nbl.NBL, p *Port, l2 uint32) []*nbl.NBL {
 	if len(copies) == cap(copies) { // more copies than scratch: classify what we have
-		permitted := s.cls.pass(copies, s.ins[:len(copies)])
+		permitted := s.cls.pass(copies, s.ins[:len(copies)], nil)
 		s.transmit(permitted)
 		copies = copies[:0]
 	}

@@ -1,7 +1,10 @@
 package dataplane
 
 import (
+	"bytes"
 	"encoding/binary"
+	"fmt"
+	"math/rand/v2"
 	"testing"
 
 	"github.com/wfpxdp/wfpxdp/inject"
@@ -409,7 +412,7 @@ func TestClassifyMemoMatchesPerPacket(t *testing.T) {
 				want = append(want, batch[i])
 			}
 		}
-		got := cls.pass(batch, ins)
+		got := cls.pass(batch, ins, nil)
 		if len(got) != len(want) {
 			t.Fatalf("round %d: %d permitted, per-packet classify permits %d", round, len(got), len(want))
 		}
@@ -473,4 +476,121 @@ func BenchmarkIngressDrop(b *testing.B) {
 	}
 	b.StopTimer()
 	sw.running.Store(false)
+}
+
+// seqDriver receives the frames of seq in order, as many as asked.
+type seqDriver struct {
+	seq  [][]byte
+	next int
+}
+
+func (d *seqDriver) Name() string { return "seq" }
+func (d *seqDriver) Receive(dst []*nbl.NBL, frames *nbl.Cache) int {
+	n := frames.Get(dst[:min(len(dst), len(d.seq)-d.next)])
+	for _, l := range dst[:n] {
+		f := d.seq[d.next]
+		d.next++
+		copy(l.NB().Frame()[128:], f)
+		l.NB().SetData(128, uint32(len(f)))
+	}
+	return n
+}
+func (d *seqDriver) Transmit(src []*nbl.NBL) int   { return 0 }
+func (d *seqDriver) Reap(dst []*nbl.NBL) int       { return 0 }
+func (d *seqDriver) Held() int                     { return 0 }
+func (d *seqDriver) Close(frames *nbl.Cache) error { return nil }
+
+// A received frame whose header repeats the previous one's is not parsed
+// again (ingressStage.process); with or without a callout on the layer,
+// every frame must get the verdict, and a callout the incoming values,
+// that parsing and classifying it on its own gives — whatever the runs of
+// repeats, tagged frames, runts and stale values left from earlier bursts.
+func TestIngressRepeatsMatchPerFrame(t *testing.T) {
+	const blocked MAC = 0x02000000000b
+	frames := [][]byte{
+		ethFrame(0x02000000000c, 0x020000000001),
+		ethFrame(blocked, 0x020000000001),
+		ethFrame(0x02000000000c, 0x020000000003),
+		tagged(ethFrame(0x02000000000c, 0x020000000001), 7),
+		tagged(ethFrame(0x02000000000c, 0x020000000001), 8),
+		ethFrame(0x02000000000c, 0x020000000001)[:10], // runt
+	}
+	var seq [][]byte
+	rng := rand.New(rand.NewPCG(1, 2))
+	for len(seq) < 32*200 {
+		f := frames[rng.IntN(len(frames))]
+		for k := rng.IntN(9); k >= 0; k-- { // runs of 1..9 equal frames
+			seq = append(seq, f)
+		}
+	}
+	for _, withCallout := range []bool{false, true} {
+		t.Run(fmt.Sprintf("callout=%v", withCallout), func(t *testing.T) {
+			var seen []Incoming
+			filters := []Filter{
+				{Name: "b", Layer: LayerIngress, Weight: 5, Action: FilterBlock, Conditions: []Condition{{Field: FieldMACDestination, Value: uint64(blocked)}}},
+				{Name: "v", Layer: LayerIngress, Weight: 4, Action: FilterBlock, Conditions: []Condition{{Field: FieldVLANID, Value: 7}}},
+				{Name: "p", Layer: LayerIngress, Weight: 1, Action: FilterPermit},
+			}
+			var callouts []*Callout
+			if withCallout {
+				callouts = []*Callout{{Name: "see", Classify: func(c *Call, out *ClassifyOut) {
+					seen = append(seen, *c.In)
+					out.ActionType = ActionContinue
+				}}}
+				filters = append(filters, Filter{Name: "c", Layer: LayerIngress, Weight: 9, Action: FilterCallout, Callout: "see"})
+			}
+			sw, q, a, _ := newStaged(t, callouts, filters)
+			a.frame = nil
+			d := &seqDriver{seq: seq}
+			sw.AddPort(3, 0, 0x020000000009, d)
+			var want [][]byte // permitted frames, in order
+			var wantSeen []Incoming
+			for _, f := range seq {
+				var in Incoming
+				if st, _ := parseEthernetTags(f, &in); st != parseOK {
+					continue
+				}
+				in.VSwitchID, in.SourcePortID = &sw.id, 3
+				wantSeen = append(wantSeen, in)
+				if v, _ := sw.filters.Load().layers[LayerIngress].classify(&Call{In: &in}, &ClassifyOut{}, false); v == verdictPermit {
+					want = append(want, f)
+				}
+			}
+			seen = nil // classifying want called the callout too
+			var got [][]byte
+			var out [32]*nbl.NBL
+			for d.next < len(seq) {
+				q.ingress.Poll()
+				n := q.fwd.DequeueBurst(out[:])
+				for _, l := range out[:n] {
+					got = append(got, append([]byte(nil), l.Data()...))
+				}
+				q.ingress.frames.Put(out[:n])
+			}
+			if len(got) != len(want) {
+				t.Fatalf("%d frames permitted, per-frame classify permits %d", len(got), len(want))
+			}
+			for i := range got {
+				if !bytes.Equal(got[i], want[i]) {
+					t.Fatalf("permitted frame %d is % x, want % x", i, got[i][:18], want[i][:18])
+				}
+			}
+			if withCallout {
+				if len(seen) != len(wantSeen) {
+					t.Fatalf("callout saw %d frames, want %d", len(seen), len(wantSeen))
+				}
+				for i := range seen {
+					if seen[i] != wantSeen[i] {
+						t.Fatalf("callout call %d saw %+v, want %+v", i, seen[i], wantSeen[i])
+					}
+				}
+			}
+		})
+	}
+}
+
+// tagged inserts an 802.1Q tag with vid after f's addresses.
+func tagged(f []byte, vid uint16) []byte {
+	t := append(append([]byte(nil), f[:12]...), 0x81, 0x00, byte(vid>>8), byte(vid))
+	return append(t, f[12:]...)
 }
