@@ -212,7 +212,7 @@ func RunPipeline(o PipelineOptions) (*Result, error) {
 	}
 	got, bytes := sink.Received()
 	elapsed := time.Since(start)
-	busy := sw.BusyNS()
+	busy, busyOK := sw.BusyNS(), sw.BusyMeasured()
 	offered := gen.Sent()
 	runtime.ReadMemStats(&ms1)
 	stopErr := sw.Stop()
@@ -230,7 +230,7 @@ func RunPipeline(o PipelineOptions) (*Result, error) {
 		Latency: sink.Histogram(), Stages: sink.Stages(), Stats: sw.Stats(), GCCycles: ms1.NumGC - ms0.NumGC,
 		Mallocs: ms1.Mallocs - ms0.Mallocs, Reordered: sink.Reordered(),
 	}
-	if got > 0 {
+	if got > 0 && busyOK {
 		r.BusyNSPerPacket = float64(busy) / float64(got)
 	}
 	r.RSSEndKB = rssKB()

@@ -28,7 +28,13 @@ type BusyMeter struct {
 	worked       bool
 	start        int64 // the current block's start; 0: not counted (Skip)
 	idleBlock    int64 // the time of a block of idle rounds; 0 until one is seen
-	busy         atomic.Uint64
+	// blocks with idle rounds that ended before idleBlock was known: their
+	// time and idle rounds, charged once it is (at a moderate rate every
+	// block may do some work, and then they never are: NS stays 0, not
+	// measured, rather than charging the idle rounds as busy)
+	pendNS, pendIdle int64
+	unknown          atomic.Bool // pendNS > 0: see Measured
+	busy             atomic.Uint64
 }
 
 // busyClock is the clock BusyMeter reads (a test replaces it).
@@ -52,24 +58,42 @@ func (m *BusyMeter) endBlock() {
 	now := busyClock()
 	if d := now - m.start; m.start != 0 {
 		switch {
+		case m.worked && m.idle > 0 && m.idleBlock == 0:
+			m.pendNS += d
+			m.pendIdle += int64(m.idle)
+			m.unknown.Store(true)
 		case m.worked:
-			if b := d - int64(m.idle)*m.idleBlock/busyBlock; b > 0 {
-				m.busy.Add(uint64(b))
-			}
+			m.charge(d, int64(m.idle))
 		case m.idleBlock == 0:
 			m.idleBlock = d
+			m.charge(m.pendNS, m.pendIdle)
+			m.pendNS, m.pendIdle = 0, 0
+			m.unknown.Store(false)
 		default:
-			// a moving average, each sample capped at twice it so that a
-			// preempted idle block does not lower the busy estimate much
-			m.idleBlock += (min(d, 2*m.idleBlock) - m.idleBlock) / 8
+			// the least seen: a pause (preemption, an interrupt) only ever
+			// lengthens a block, and one long first sample must not stay
+			m.idleBlock = min(m.idleBlock, d)
 		}
 	}
 	m.start, m.rounds, m.idle, m.worked = now, 0, 0, false
 }
 
+// charge adds d ns of blocks with idle idle rounds, less those rounds.
+func (m *BusyMeter) charge(d, idle int64) {
+	if b := d - idle*m.idleBlock/busyBlock; b > 0 {
+		m.busy.Add(uint64(b))
+	}
+}
+
 // Skip leaves the current block out of the estimate: the loop has slept
 // or yielded its CPU in it.
 func (m *BusyMeter) Skip() { m.start = 0 }
+
+// Measured reports whether NS covers every block so far: false while
+// blocks that did some work wait for a block of idle rounds to say what an
+// idle round costs. At a moderate rate (a few packets in every block)
+// none may come; NS then says nothing useful.
+func (m *BusyMeter) Measured() bool { return !m.unknown.Load() }
 
 // NS returns the busy time so far, in nanoseconds.
 func (m *BusyMeter) NS() uint64 { return m.busy.Load() }

@@ -11,19 +11,36 @@ func TestBusyMeter(t *testing.T) {
 	busyClock = func() int64 { return clock }
 	t.Cleanup(func() { busyClock = nowNS })
 	var m BusyMeter
+	// before any idle block is seen, blocks with idle rounds wait to be
+	// charged (what a round of nothing costs is not known yet)
+	m.Round(0) // starts the clock at the end of this block
+	for range busyBlock - 1 {
+		m.Round(0)
+	}
+	clock += 500
+	m.Round(8)
+	for range busyBlock - 1 {
+		clock += 10
+		m.Round(0)
+	}
+	if m.NS() != 0 || m.Measured() {
+		t.Fatalf("a block with idle rounds charged %d ns (measured %v) before the idle cost was known", m.NS(), m.Measured())
+	}
 	idleBlock := func(roundNS int64) {
 		for range busyBlock {
 			clock += roundNS
 			m.Round(0)
 		}
 	}
-	// the first block only starts the clock
-	idleBlock(10)
-	for range 3 {
-		idleBlock(10) // 160 ns a block
+	idleBlock(10) // 160 ns: now known, the waiting block is charged 650 - 15*10
+	if got := m.NS(); got != 500 || !m.Measured() {
+		t.Fatalf("busy %d ns (measured %v) once the idle cost is known, want 500", got, m.Measured())
 	}
-	if m.NS() != 0 {
-		t.Fatalf("idle blocks charged %d ns", m.NS())
+	for range 3 {
+		idleBlock(10)
+	}
+	if got := m.NS(); got != 500 {
+		t.Fatalf("idle blocks charged %d ns", got-500)
 	}
 	// one round moving 32 packets in 1000 ns, fifteen idle ones
 	clock += 1000
@@ -32,8 +49,8 @@ func TestBusyMeter(t *testing.T) {
 		clock += 10
 		m.Round(0)
 	}
-	if got := m.NS(); got != 1000 {
-		t.Fatalf("busy %d ns, want 1000", got)
+	if got := m.NS(); got != 1500 {
+		t.Fatalf("busy %d ns, want 500 + 1000", got)
 	}
 	// a block that slept is not charged, whatever it held
 	clock += 1e6
@@ -42,8 +59,8 @@ func TestBusyMeter(t *testing.T) {
 	for range busyBlock - 1 {
 		m.Round(0)
 	}
-	if got := m.NS(); got != 1000 {
-		t.Fatalf("busy %d ns after a skipped block, want 1000", got)
+	if got := m.NS(); got != 1500 {
+		t.Fatalf("busy %d ns after a skipped block, want 1500", got)
 	}
 	// a preempted idle block (1 ms) raises the idle estimate at most 2×/8
 	idleBlock(10)

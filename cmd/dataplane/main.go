@@ -325,8 +325,11 @@ func printTable(w io.Writer, r *bench.Report) {
 		fmt.Fprintln(w)
 		fmt.Fprintf(w, "ratio         %.2fx\n", r.Ratio)
 	}
-	fmt.Fprintf(w, "allocs/pkt    %.6f   GC cycles %d   busy %.1f ns/pkt (rounds that moved packets, incl. their syscalls)\n",
-		r.AllocsPerPacket, r.GCCycles, r.BusyNSPerPacket)
+	busy := "not measured (no block of idle poll rounds to learn an idle round's cost from: at this rate every block did some work)"
+	if r.BusyNSPerPacket > 0 {
+		busy = fmt.Sprintf("%.1f ns/pkt (rounds that moved packets, incl. their syscalls)", r.BusyNSPerPacket)
+	}
+	fmt.Fprintf(w, "allocs/pkt    %.6f   GC cycles %d   busy %s\n", r.AllocsPerPacket, r.GCCycles, busy)
 	fmt.Fprintf(w, "memory        RSS %d KiB after warm-up, %d KiB at the end; GC cycles after warm-up %d\n",
 		r.RSSKB.Start, r.RSSKB.End, r.GCAfterWarmup)
 	fmt.Fprintf(w, "accounting    %d frames, %d free at end, %d leaked\n", r.Accounting.FramesTotal, r.Accounting.FramesFreeAtEnd, r.Accounting.Leaked)
