@@ -28,6 +28,7 @@ type BusyMeter struct {
 	worked       bool
 	start        int64 // the current block's start; 0: not counted (Skip)
 	idleBlock    int64 // the time of a block of idle rounds; 0 until one is seen
+	idleSeen     int   // idle blocks seen
 	// blocks with idle rounds that ended before idleBlock was known: their
 	// time and idle rounds, charged once it is (at a moderate rate every
 	// block may do some work, and then they never are: NS stays 0, not
@@ -69,10 +70,19 @@ func (m *BusyMeter) endBlock() {
 			m.charge(m.pendNS, m.pendIdle)
 			m.pendNS, m.pendIdle = 0, 0
 			m.unknown.Store(false)
-		default:
-			// the least seen: a pause (preemption, an interrupt) only ever
-			// lengthens a block, and one long first sample must not stay
+		case m.idleSeen < 8:
+			// a pause (preemption, an interrupt) only ever lengthens a
+			// block: the least of the first few, so that one long first
+			// sample does not stay
 			m.idleBlock = min(m.idleBlock, d)
+		default:
+			// then a moving average (the idle rounds inside working
+			// blocks cost the mean, not the least), each sample capped at
+			// twice it so that a preempted idle block moves it little
+			m.idleBlock += (min(d, 2*m.idleBlock) - m.idleBlock) / 8
+		}
+		if !m.worked {
+			m.idleSeen++
 		}
 	}
 	m.start, m.rounds, m.idle, m.worked = now, 0, 0, false

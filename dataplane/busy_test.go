@@ -79,3 +79,29 @@ func TestBusyMeter(t *testing.T) {
 		t.Fatalf("saturated: busy %d ns, want %d", got, 4*busyBlock*100)
 	}
 }
+
+// A long first idle block (the loop paused in it) does not stay the idle
+// estimate: the least of the first few idle blocks is taken.
+func TestBusyMeterLongFirstIdleBlock(t *testing.T) {
+	var clock int64 = 1000
+	busyClock = func() int64 { return clock }
+	t.Cleanup(func() { busyClock = nowNS })
+	var m BusyMeter
+	// a block whose first round takes first ns and moves n packets, the
+	// others rest ns each and idle
+	block := func(first, rest int64, n int) {
+		clock += first
+		m.Round(n)
+		for range busyBlock - 1 {
+			clock += rest
+			m.Round(0)
+		}
+	}
+	block(10, 10, 0)  // starts the clock
+	block(1e6, 10, 0) // paused: 1 ms
+	block(10, 10, 0)  // 160 ns
+	block(500, 10, 8) // 500 ns of work and 15 idle rounds
+	if got := m.NS(); got != 500 {
+		t.Fatalf("busy %d ns, want 500 (idle estimate %d ns a block)", got, m.idleBlock)
+	}
+}
