@@ -103,5 +103,21 @@ func (a *Arena) DescAt(addr uint64) (*NBL, bool) {
 	return &a.descs[i], true
 }
 
+// Received returns the frame descriptor for length bytes received at byte
+// offset addr of the region, with its buffer set to them, and its index;
+// false if they are not inside one frame. It works from the address alone:
+// it reads nothing of the descriptor, whose line a receive path would
+// otherwise wait on before it could store to it.
+func (a *Arena) Received(addr uint64, length uint32) (*NBL, uint64, bool) {
+	i := addr >> a.frameShift
+	off := addr & (1<<a.frameShift - 1)
+	if i >= uint64(a.frames.Size()) || off+uint64(length) > 1<<a.frameShift {
+		return nil, 0, false
+	}
+	l := &a.descs[i]
+	l.nb.DataOffset, l.nb.DataLength = uint32(off), length
+	return l, i, true
+}
+
 // Addr returns the region offset of frame descriptor l's frame.
 func (a *Arena) Addr(l *NBL) uint64 { return uint64(l.index) << a.frameShift }

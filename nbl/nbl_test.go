@@ -58,6 +58,22 @@ func TestZeroCopy(t *testing.T) {
 	if l.FirstNetBuffer != l.NB() {
 		t.Fatal("FirstNetBuffer does not point at the list's buffer")
 	}
+	// Received: the same from the address alone
+	r, i, ok := a.Received(5*2048+256, 60)
+	if !ok || i != 5 || r != a.Desc(5) || len(r.Data()) != 60 || &r.Data()[0] != &region[5*2048+256] {
+		t.Fatalf("Received = %v %d %v", r, i, ok)
+	}
+	for _, bad := range []struct {
+		addr uint64
+		n    uint32
+	}{{8 * 2048, 60}, {7*2048 + 2000, 49}, {1<<63 + 1, 1}} {
+		if _, _, ok := a.Received(bad.addr, bad.n); ok {
+			t.Fatalf("Received(%d, %d) accepted bytes outside one frame", bad.addr, bad.n)
+		}
+	}
+	if _, _, ok := a.Received(7*2048+2000, 48); !ok {
+		t.Fatal("Received refused the last bytes of the last frame")
+	}
 }
 
 func TestPoolExhaustionAndReturn(t *testing.T) {

@@ -160,11 +160,7 @@ func (p *Port) Receive(dst []*nbl.NBL, frames *nbl.Cache) int {
 			p.given[i/64] |= 1 << (i % 64)
 		}
 	}
-	n := s.receive(dst)
-	for _, l := range dst[:n] {
-		i := l.Index()
-		p.given[i/64] &^= 1 << (i % 64)
-	}
+	n := s.receive(dst, p.given)
 	// In copy mode the kernel fills from the RX path itself; a wakeup
 	// syscall only matters to a zero-copy driver.
 	if n == 0 && s.zcopy && s.opts.NeedWakeup && s.fill.needWakeup() {

@@ -205,22 +205,20 @@ func (s *Socket) refill(frames *nbl.Cache, scratch []*nbl.NBL) int {
 	return n
 }
 
-// receive takes up to len(dst) received frames off the RX ring.
-func (s *Socket) receive(dst []*nbl.NBL) int {
+// receive takes up to len(dst) received frames off the RX ring, clearing
+// their bits in given (frames handed to the kernel, by index).
+func (s *Socket) receive(dst []*nbl.NBL, given []uint64) int {
 	n := s.rx.consAvail(uint32(len(dst)))
 	n = min(n, uint32(len(dst)))
 	idx := s.rx.cachedCons
 	got := 0
 	for i := uint32(0); i < n; i++ {
 		d := s.rx.desc(idx + i)
-		l, ok := s.arena.DescAt(d.Addr)
+		l, f, ok := s.arena.Received(d.Addr, d.Len)
 		if !ok {
 			continue // the kernel never hands out addresses we did not give
 		}
-		off := d.Addr - s.arena.Addr(l)
-		if !l.NB().SetData(uint32(off), d.Len) {
-			continue
-		}
+		given[f/64] &^= 1 << (f % 64)
 		dst[got] = l
 		got++
 	}
