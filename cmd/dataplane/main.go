@@ -26,6 +26,7 @@ import (
 	"github.com/wfpxdp/wfpxdp/bench"
 	"github.com/wfpxdp/wfpxdp/dataplane"
 	"github.com/wfpxdp/wfpxdp/dataplane/memport"
+	"github.com/wfpxdp/wfpxdp/ring/pin"
 )
 
 func main() {
@@ -47,7 +48,8 @@ scenarios:
   pipeline-mem   the vSwitch pipeline over the in-memory port (default without root)
   latency        pipeline-mem's maximum, then its latency at 10%, 50% and 90% of it (--port afxdp: over AF_XDP)
   ring           descriptors between two pinned cores through an SPSC ring (--baseline chan: chan [32]*T)
-  pool           descriptor get+put through the per-core cache (--baseline syncpool: sync.Pool)`)
+  pool           descriptor get+put through the per-core cache (--baseline syncpool: sync.Pool)
+  jitter         what the machine takes from a polling thread on each CPU: stalls of 1 µs and more`)
 }
 
 func run(args []string, stdout, stderr io.Writer) error {
@@ -70,7 +72,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 			fmt.Fprintf(stderr, "note: %v; running pipeline-mem over the in-memory port instead\n", err)
 			scenario = "pipeline-mem"
 		}
-	case "pipeline-mem", "latency", "ring", "pool", bench.ScenarioVSwitch, bench.ScenarioRXDrop, bench.ScenarioL2Fwd:
+	case "pipeline-mem", "latency", "ring", "pool", "jitter", bench.ScenarioVSwitch, bench.ScenarioRXDrop, bench.ScenarioL2Fwd:
 	default:
 		usage(stderr)
 		return fmt.Errorf("unknown scenario %q", scenario)
@@ -113,7 +115,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 		defer pprof.StopCPUProfile()
 	}
 	micro := scenario == "ring" || scenario == "pool"
-	afx := scenario != "pipeline-mem" && scenario != "latency" && !micro
+	afx := scenario != "pipeline-mem" && scenario != "latency" && scenario != "jitter" && !micro
 	if afx || (scenario == "latency" && *port == "afxdp") {
 		given := false
 		fs.Visit(func(f *flag.Flag) { given = given || f.Name == "batch" })
@@ -148,6 +150,18 @@ func run(args []string, stdout, stderr io.Writer) error {
 	}
 	if *duration <= 0 {
 		return fmt.Errorf("--duration %v: want > 0", *duration)
+	}
+	if *cpus != "" {
+		for _, f := range strings.Split(*cpus, ",") {
+			c, err := strconv.Atoi(strings.TrimSpace(f))
+			if err != nil || c < 0 {
+				return fmt.Errorf("--cores %q: want a comma-separated list of CPU numbers", *cpus)
+			}
+			o.CPUs = append(o.CPUs, c)
+		}
+	}
+	if scenario == "jitter" {
+		return runJitter(stdout, o.CPUs, *duration, *jsonOut)
 	}
 	ob, err := obs.start(stderr, *jsonOut)
 	if err != nil {
@@ -205,15 +219,6 @@ func run(args []string, stdout, stderr io.Writer) error {
 		withBaseline = true
 	default:
 		return fmt.Errorf("--baseline %q: want chan for pipeline-mem and ring, asavie for the afxdp scenarios, syncpool for pool, or none", *baseline)
-	}
-	if *cpus != "" {
-		for _, f := range strings.Split(*cpus, ",") {
-			c, err := strconv.Atoi(strings.TrimSpace(f))
-			if err != nil || c < 0 {
-				return fmt.Errorf("--cores %q: want a comma-separated list of CPU numbers", *cpus)
-			}
-			o.CPUs = append(o.CPUs, c)
-		}
 	}
 
 	// Ctrl-C ends the current run early; the result is still printed.
@@ -343,4 +348,46 @@ func countSubject(r *bench.Report) int {
 		}
 	}
 	return n
+}
+
+// runJitter runs the jitter scenario on cpus (all this process may use if
+// none) for d and prints its report.
+func runJitter(w io.Writer, cpus []int, d time.Duration, jsonOut bool) error {
+	if len(cpus) == 0 {
+		var err error
+		if cpus, err = pin.CPUs(); err != nil {
+			return err
+		}
+	}
+	if d == 10*time.Second {
+		d = 5 * time.Second
+	}
+	rs := bench.Jitter(cpus, d)
+	if jsonOut {
+		return writeJSON(w, struct {
+			Scenario    string            `json:"scenario"`
+			DurationS   float64           `json:"duration_s"`
+			ThresholdNS int64             `json:"threshold_ns"`
+			CPUs        []bench.JitterCPU `json:"cpus"`
+		}{"jitter", d.Seconds(), int64(bench.JitterThreshold), rs})
+	}
+	fmt.Fprintf(w, "jitter: a thread pinned on each CPU (nice %d) reads the clock for %v; a gap of %v or more between reads is a stall\n",
+		bench.LcoreNice, d, bench.JitterThreshold)
+	fmt.Fprintf(w, "%4s %8s", "cpu", "read ns")
+	for _, b := range bench.JitterBucketsNS {
+		fmt.Fprintf(w, " %14s", "≥"+bench.FormatNS(b)+" /s (%)")
+	}
+	fmt.Fprintf(w, " %7s %9s\n", "lost %", "max µs")
+	for _, r := range rs {
+		fmt.Fprintf(w, "%4d %8.1f", r.CPU, r.ReadNS)
+		for _, b := range r.Stalls {
+			fmt.Fprintf(w, " %14s", fmt.Sprintf("%.0f (%.2f)", b.PerSecond, b.LostPct))
+		}
+		fmt.Fprintf(w, " %7.2f %9.1f", r.LostPct, float64(r.MaxNS)/1e3)
+		if !r.Pinned {
+			fmt.Fprint(w, "  (not pinned)")
+		}
+		fmt.Fprintln(w)
+	}
+	return nil
 }

@@ -262,3 +262,37 @@ func TestBenchQueues(t *testing.T) {
 		t.Fatalf("core plan has no second queue: %v", m["cores"])
 	}
 }
+
+// bench jitter reports, for each CPU asked for, the clock loop and the
+// stalls by length, as JSON and as a table; --cores picks the CPUs.
+func TestBenchJitter(t *testing.T) {
+	var out, errb bytes.Buffer
+	if err := run([]string{"bench", "jitter", "--duration", "200ms", "--cores", "0", "--json"}, &out, &errb); err != nil {
+		t.Fatal(err)
+	}
+	var rep struct {
+		Scenario string `json:"scenario"`
+		CPUs     []struct {
+			CPU     int     `json:"cpu"`
+			ReadNS  float64 `json:"read_ns"`
+			LostPct float64 `json:"lost_pct"`
+			Stalls  []struct {
+				MinNS int64 `json:"min_ns"`
+			} `json:"stalls"`
+		} `json:"cpus"`
+	}
+	if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
+		t.Fatalf("%v\n%s", err, out.String())
+	}
+	if rep.Scenario != "jitter" || len(rep.CPUs) != 1 || rep.CPUs[0].CPU != 0 || rep.CPUs[0].ReadNS <= 0 ||
+		len(rep.CPUs[0].Stalls) != 4 || rep.CPUs[0].Stalls[0].MinNS != 1000 {
+		t.Fatalf("%+v", rep)
+	}
+	out.Reset()
+	if err := run([]string{"bench", "jitter", "--duration", "100ms"}, &out, &errb); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "≥1µs") || strings.Count(out.String(), "\n") < 3 {
+		t.Fatalf("table:\n%s", out.String())
+	}
+}
