@@ -2,6 +2,7 @@ package bench
 
 import (
 	"errors"
+	"maps"
 	"strings"
 
 	"fmt"
@@ -192,6 +193,13 @@ func alternate(rep *Report, runs int, baseline bool, baselineName string, run ru
 	rep.Gbps = last.Gbps
 	rep.DurationS = last.Elapsed.Seconds()
 	rep.Drops = last.Stats.Drops
+	if last.Missed > 0 { // the generator port's, before the switch
+		rep.Drops = maps.Clone(rep.Drops)
+		if rep.Drops == nil {
+			rep.Drops = map[string]uint64{}
+		}
+		rep.Drops["port_rx_missed"] = last.Missed
+	}
 	rep.Absorbed, rep.Reinjected, rep.Completions = last.Stats.Absorbed, last.Stats.Reinjected, last.Stats.Completions
 	if last.Packets > 0 {
 		rep.AllocsPerPacket = float64(last.Mallocs) / float64(last.Packets)

@@ -87,6 +87,10 @@ type Result struct {
 	// Lost is what the generator sent that neither reached the sink nor was
 	// counted as dropped or discarded, after the switch drained.
 	Lost uint64
+	// Missed is, at a paced rate, the frames that arrived at the
+	// generator port's full RX ring and never entered the switch (a NIC's
+	// missed count; memport.Port.Missed). Offered counts them.
+	Missed uint64
 }
 
 // ProbeEvery is how often the in-memory generator makes a frame a latency
@@ -213,7 +217,8 @@ func RunPipeline(o PipelineOptions) (*Result, error) {
 	got, bytes := sink.Received()
 	elapsed := time.Since(start)
 	busy, busyOK := sw.BusyNS(), sw.BusyMeasured()
-	offered := gen.Sent()
+	missed := gen.Missed()
+	offered := gen.Sent() + missed
 	runtime.ReadMemStats(&ms1)
 	stopErr := sw.Stop()
 	// Lost: neither delivered nor counted as dropped or discarded (R7:
@@ -234,7 +239,7 @@ func RunPipeline(o PipelineOptions) (*Result, error) {
 		r.BusyNSPerPacket = float64(busy) / float64(got)
 	}
 	r.RSSEndKB = rssKB()
-	r.Lost = lost
+	r.Lost, r.Missed = lost, missed
 	if warmed {
 		r.RSSStartKB, r.GCAfterWarmup = rssStart, ms1.NumGC-gcWarm
 	}
@@ -252,6 +257,13 @@ type portGroup []*memport.Port
 func (g portGroup) Sent() (n uint64) {
 	for _, p := range g {
 		n += p.Sent()
+	}
+	return n
+}
+
+func (g portGroup) Missed() (n uint64) {
+	for _, p := range g {
+		n += p.Missed()
 	}
 	return n
 }

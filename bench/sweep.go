@@ -14,6 +14,7 @@ type SweepStep struct {
 	OfferedMpps float64   `json:"offered_mpps"`
 	Mpps        float64   `json:"mpps"`
 	Lost        uint64    `json:"lost"`      // generated and never delivered (counted after the drain)
+	Missed      uint64    `json:"missed"`    // in-memory, paced: arrived at the generator port's full RX ring
 	Reordered   uint64    `json:"reordered"` // probes that arrived after a later one
 	Latency     LatencyNS `json:"latency_ns"`
 	Leaked      int       `json:"leaked"`
@@ -98,7 +99,7 @@ func sweep(rep *SweepReport, run func(rate float64) (*Result, error), fractions 
 			return fmt.Errorf("step %.0f%%: %w", 100*f, err)
 		}
 		step := SweepStep{Fraction: f, OfferedMpps: sr.OfferedMpps, Mpps: sr.Mpps, Reordered: sr.Reordered,
-			Latency: latencyOf(sr), Leaked: sr.Accounting.Leaked, Lost: sr.Lost}
+			Latency: latencyOf(sr), Leaked: sr.Accounting.Leaked, Lost: sr.Lost, Missed: sr.Missed}
 		rep.Steps = append(rep.Steps, step)
 		curves[fmt.Sprintf("%3.0f%% of max (%.2f Mpps)", 100*f, rate/1e6)] = sr.Latency
 		if progress != nil {

@@ -203,10 +203,10 @@ func run(args []string, stdout, stderr io.Writer) error {
 			}
 		} else if rep != nil {
 			fmt.Fprintf(stdout, "\nlatency sweep (%s, %s, %d-byte frames): maximum %.3f Mpps\n", rep.Path, rep.Mode, rep.FrameSize, rep.MaxMpps)
-			fmt.Fprintf(stdout, "%6s %10s %10s %8s %10s %10s %10s %10s %6s\n", "load", "offered", "delivered", "lost", "p50 ns", "p99 ns", "p99.9 ns", "max ns", "leaked")
+			fmt.Fprintf(stdout, "%6s %10s %10s %8s %8s %10s %10s %10s %10s %6s\n", "load", "offered", "delivered", "missed", "lost", "p50 ns", "p99 ns", "p99.9 ns", "max ns", "leaked")
 			for _, st := range rep.Steps {
 				l := st.Latency
-				fmt.Fprintf(stdout, "%5.0f%% %10.3f %10.3f %8d %10d %10d %10d %10d %6d\n", 100*st.Fraction, st.OfferedMpps, st.Mpps, st.Lost, l.P50, l.P99, l.P999, l.Max, st.Leaked)
+				fmt.Fprintf(stdout, "%5.0f%% %10.3f %10.3f %8d %8d %10d %10d %10d %10d %6d\n", 100*st.Fraction, st.OfferedMpps, st.Mpps, st.Missed, st.Lost, l.P50, l.P99, l.P999, l.Max, st.Leaked)
 			}
 		}
 		return err

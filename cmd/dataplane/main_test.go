@@ -178,7 +178,7 @@ func TestBenchStagesJSON(t *testing.T) {
 		t.Fatal(err)
 	}
 	sum := 0.0
-	for _, name := range []string{"rx_to_absorb_worker", "absorb_worker_to_reinject", "reinject_to_tx", "tx_to_sink"} {
+	for _, name := range []string{"arrival_to_rx", "rx_to_absorb_worker", "absorb_worker_to_reinject", "reinject_to_tx", "tx_to_sink"} {
 		p50 := num(t, m, "stage_latency_ns", name, "p50")
 		if p50 <= 0 {
 			t.Errorf("%s p50 %v", name, p50)

@@ -9,6 +9,14 @@
 // optional paced rate. Transmit plays the wire: it reads the probe of each
 // frame into a latency histogram and queues the lists for Reap, as a TX
 // completion ring would.
+//
+// At a paced rate, frame k arrives at start + k/rate and waits in the
+// port's RX ring (RXRing frames) until the switch asks for it; its probe
+// carries its arrival time, not the time it was asked for, so latency
+// includes that wait — what a tester on a NIC would see while the switch's
+// core is busy elsewhere or the host takes the CPU away. A frame arriving
+// at a full ring is missed, as a NIC's is (Missed; tail drop). Unpaced,
+// the generator answers every ask at once and stamps the time of the ask.
 package memport
 
 import (
@@ -41,6 +49,7 @@ type Config struct {
 	Name      string
 	Templates []Template // frames to send, in turn; none: receive nothing
 	Rate      float64    // offered packets per second; 0: as fast as asked
+	RXRing    int        // paced: frames the RX ring holds; 2048 (an AF_XDP port's RX ring here)
 	Limit     uint64     // packets to send in all; 0: no limit
 	Headroom  uint32     // bytes before the frame in its buffer; 256
 	TXQueue   int        // lists transmitted and not yet reaped, a power of two; 4096
@@ -55,10 +64,12 @@ type Config struct {
 	Stages bool
 }
 
-// Stage latency names, in path order: received to picked up by the absorb
-// worker, worker to reinjected at ingress, reinjected (or received, when
-// not absorbed) to handed to the port for TX, and TX to here.
-var StageNames = [...]string{"rx_to_absorb_worker", "absorb_worker_to_reinject", "reinject_to_tx", "tx_to_sink"}
+// Stage latency names, in path order: arrived at the port (paced; else
+// asked for) to received by the switch (probes only), received to picked
+// up by the absorb worker, worker to reinjected at ingress, reinjected (or
+// received, when not absorbed) to handed to the port for TX, and TX to
+// here.
+var StageNames = [...]string{"arrival_to_rx", "rx_to_absorb_worker", "absorb_worker_to_reinject", "reinject_to_tx", "tx_to_sink"}
 
 // Probe layout: after the L2 header, a 20-byte IPv4 and 8-byte UDP header,
 // then a 16-bit magic, a 32-bit sequence number (wrapping) and the 64-bit
@@ -70,10 +81,10 @@ const (
 	minFrame    = 60
 )
 
-var epoch = time.Now()
-
-// Now returns the clock probes are stamped with (monotonic ns).
-func Now() int64 { return int64(time.Since(epoch)) }
+// Now returns the clock probes are stamped with (monotonic ns): the
+// switch's (dataplane.Now), so that a probe's time and the switch's stage
+// stamps can be subtracted.
+func Now() int64 { return dataplane.Now() }
 
 type frameTemplate struct {
 	bytes   []byte
@@ -93,11 +104,13 @@ type Port struct {
 	rateEpoch atomic.Bool   // the rate changed: restart pacing
 
 	// generator state: only Receive (the ingress stage) touches it
-	seq   uint64
-	base  uint64 // packets sent when pacing (re)started
-	start int64  // first Receive, ns
-	sent  atomic.Uint64
-	next  int // template index
+	seq     uint64
+	start   int64 // pacing (re)started, ns; -1: at the first Receive
+	arrived uint64
+	rx      rxRing // paced: the arrival indexes waiting
+	sent    atomic.Uint64
+	missed  atomic.Uint64
+	next    int // template index
 
 	// sink state: only Transmit (the egress stage) touches it, but for
 	// hist, which LatencySnapshot reads under histMu
@@ -128,11 +141,14 @@ func New(cfg Config) (*Port, error) {
 	if cfg.TXQueue == 0 {
 		cfg.TXQueue = 4096
 	}
+	if cfg.RXRing <= 0 {
+		cfg.RXRing = 2048
+	}
 	q, err := ring.NewSPSC[*nbl.NBL](cfg.TXQueue)
 	if err != nil {
 		return nil, fmt.Errorf("memport %s: tx queue: %w", cfg.Name, err)
 	}
-	p := &Port{cfg: cfg, txq: q, start: -1}
+	p := &Port{cfg: cfg, txq: q, start: -1, rx: rxRing{runs: make([]rxRun, cfg.RXRing), size: uint64(cfg.RXRing)}}
 	p.rate.Store(math.Float64bits(cfg.Rate))
 	if cfg.Latency {
 		p.hist = hdrhistogram.New(1, int64(10*time.Second), 3)
@@ -207,16 +223,22 @@ func (p *Port) Receive(dst []*nbl.NBL, frames *nbl.Cache) int {
 	sent := p.sent.Load()
 	if p.rateEpoch.Load() {
 		p.rateEpoch.Store(false)
-		p.start, p.base = now, sent
+		p.start, p.arrived = now, 0
+		p.rx.clear() // what waited at the old rate is not sent
 	}
-	if rate := math.Float64frombits(p.rate.Load()); rate < 0 {
+	rate := math.Float64frombits(p.rate.Load())
+	if rate < 0 {
 		return 0
 	} else if rate > 0 {
 		if p.start < 0 {
-			p.start, p.base = now, sent
+			p.start = now
 		}
-		allowed := int64(float64(now-p.start)*rate/1e9) + 1 - int64(sent-p.base)
-		want = int(min(int64(want), max(allowed, 0)))
+		// frames 0..due-1 have arrived by now
+		if due := uint64(float64(now-p.start)*rate/1e9) + 1; due > p.arrived {
+			p.missed.Add(p.rx.arrive(p.arrived, due-p.arrived))
+			p.arrived = due
+		}
+		want = min(want, int(p.rx.queued))
 	}
 	if p.cfg.Limit > 0 {
 		want = int(min(uint64(want), p.cfg.Limit-sent))
@@ -229,17 +251,25 @@ func (p *Port) Receive(dst []*nbl.NBL, frames *nbl.Cache) int {
 		p.starved.Add(1)
 	}
 	hr := p.cfg.Headroom
+	var nsPer float64 // paced: ns between arrivals
+	if rate > 0 {
+		nsPer = 1e9 / rate
+	}
 	for _, l := range dst[:n] {
 		t := &p.templates[p.next]
 		if p.next++; p.next == len(p.templates) {
 			p.next = 0
 		}
 		f := l.NB().Frame()
+		stamp := now
+		if rate > 0 {
+			stamp = min(now, p.start+int64(float64(p.rx.take())*nsPer)) // its arrival
+		}
 		if every := uint64(p.cfg.ProbeEvery); every <= 1 || p.seq%every == 0 {
 			copy(f[hr:], t.bytes)
 			pr := f[int(hr)+t.probe+2:]
 			binary.BigEndian.PutUint32(pr, uint32(p.seq))
-			binary.BigEndian.PutUint64(pr[4:], uint64(now))
+			binary.BigEndian.PutUint64(pr[4:], uint64(stamp))
 		} else {
 			copy(f[hr:], t.noProbe)
 		}
@@ -253,6 +283,50 @@ func (p *Port) Receive(dst []*nbl.NBL, frames *nbl.Cache) int {
 	p.sent.Add(uint64(n))
 	return n
 }
+
+// rxRing is a paced port's RX ring, as the arrival indexes it holds: runs
+// of consecutive ones, oldest first (a frame missed because the ring was
+// full ends a run). It holds at most size frames, so at most size runs.
+type rxRing struct {
+	runs    []rxRun // a circular FIFO of len size
+	head, n int     // first run, runs in use
+	queued  uint64  // frames in the runs
+	size    uint64
+}
+
+type rxRun struct{ first, n uint64 }
+
+// arrive adds frames first..first+n-1, in order, as far as there is room,
+// and returns how many found the ring full.
+func (r *rxRing) arrive(first, n uint64) (missed uint64) {
+	fit := min(n, r.size-r.queued)
+	if fit > 0 {
+		if last := &r.runs[(r.head+r.n+len(r.runs)-1)%len(r.runs)]; r.n > 0 && last.first+last.n == first {
+			last.n += fit
+		} else {
+			r.runs[(r.head+r.n)%len(r.runs)] = rxRun{first, fit}
+			r.n++
+		}
+		r.queued += fit
+	}
+	return n - fit
+}
+
+// take removes the oldest frame and returns its index; the ring must not
+// be empty.
+func (r *rxRing) take() uint64 {
+	h := &r.runs[r.head]
+	k := h.first
+	h.first++
+	if h.n--; h.n == 0 {
+		r.head = (r.head + 1) % len(r.runs)
+		r.n--
+	}
+	r.queued--
+	return k
+}
+
+func (r *rxRing) clear() { r.head, r.n, r.queued = 0, 0, 0 }
 
 // Transmit implements dataplane.Driver: it records the probes and queues
 // the lists for Reap; it takes as many as the TX queue has room for.
@@ -286,8 +360,12 @@ func (p *Port) Transmit(src []*nbl.NBL) int {
 		} else {
 			p.maxSeq = seq
 		}
-		if sent := int64(binary.BigEndian.Uint64(d[off+6:])); now >= sent {
+		sent := int64(binary.BigEndian.Uint64(d[off+6:]))
+		if now >= sent {
 			p.hist.RecordValue(now - sent)
+		}
+		if rx := l.Stamps[nbl.StampRX]; p.cfg.Stages && rx >= sent {
+			p.stages[0].RecordValue(rx - sent)
 		}
 	}
 	p.received.Add(uint64(n))
@@ -307,13 +385,13 @@ func (p *Port) recordStages(lists []*nbl.NBL) {
 		st := &l.Stamps
 		rx, abs, inj, tx := st[nbl.StampRX], st[nbl.StampAbsorb], st[nbl.StampInject], st[nbl.StampTX]
 		if abs > 0 {
-			rec(0, rx, abs)
-			rec(1, abs, inj)
-			rec(2, inj, tx)
+			rec(1, rx, abs)
+			rec(2, abs, inj)
+			rec(3, inj, tx)
 		} else {
-			rec(2, rx, tx)
+			rec(3, rx, tx)
 		}
-		rec(3, tx, now)
+		rec(4, tx, now)
 	}
 }
 
@@ -358,6 +436,10 @@ func (p *Port) Received() (packets, bytes uint64) { return p.received.Load(), p.
 
 // Reordered returns the probes that arrived after a later one.
 func (p *Port) Reordered() uint64 { return p.reordered.Load() }
+
+// Missed returns the paced frames that arrived at a full RX ring and so
+// never entered the switch (a NIC's missed count).
+func (p *Port) Missed() uint64 { return p.missed.Load() }
 
 // Starved returns how often Receive found no free frame.
 func (p *Port) Starved() uint64 { return p.starved.Load() }
