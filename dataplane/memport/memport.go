@@ -331,7 +331,10 @@ func (r *rxRing) clear() { r.head, r.n, r.queued = 0, 0, 0 }
 // Transmit implements dataplane.Driver: it records the probes and queues
 // the lists for Reap; it takes as many as the TX queue has room for.
 func (p *Port) Transmit(src []*nbl.NBL) int {
-	n := p.txq.EnqueueBurst(src)
+	// Read the lists before they are queued: Reap may run on another
+	// lcore (the completion stage's) and free them at once. This is the
+	// queue's only producer, so what is free now stays free.
+	n := min(len(src), p.txq.Free())
 	var bytes uint64
 	now := Now()
 	if p.hist != nil {
@@ -370,6 +373,7 @@ func (p *Port) Transmit(src []*nbl.NBL) int {
 	}
 	p.received.Add(uint64(n))
 	p.bytes.Add(bytes)
+	p.txq.EnqueueBurst(src[:n])
 	return n
 }
 

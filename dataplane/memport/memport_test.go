@@ -77,3 +77,64 @@ func TestPacedArrivalStamps(t *testing.T) {
 		t.Fatalf("sent %d + missed %d + waiting %d != arrived %d", p.Sent(), p.Missed(), p.rx.queued, p.arrived)
 	}
 }
+
+// Transmit and Reap may run on different goroutines at once (the Driver
+// contract): Transmit must be done with a list before Reap can have it.
+// The reaper here writes to every list it gets, as a completion stage
+// freeing it would; under -race this caught Transmit reading probes after
+// it had queued the lists.
+func TestTransmitAndReapOnTwoGoroutines(t *testing.T) {
+	const frames, n = 256, 200_000
+	arena, err := nbl.NewArena(nbl.Config{Frames: frames, FrameSize: 2048, Region: make([]byte, frames*2048)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gen, err := New(Config{Name: "g", Templates: []Template{{Dst: 0x0200000000bb, Src: 0x0200000000aa}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sink, err := New(Config{Name: "s", Latency: true, Stages: true, TXQueue: 64})
+	if err != nil {
+		t.Fatal(err)
+	}
+	back := make(chan []*nbl.NBL, frames)
+	done := make(chan int)
+	go func() {
+		total := 0
+		buf := make([]*nbl.NBL, 32)
+		for total < n {
+			k := sink.Reap(buf)
+			for _, l := range buf[:k] {
+				l.Stamps = [nbl.NumStamps]int64{}
+				l.NB().SetData(0, 0)
+			}
+			if k > 0 {
+				back <- append([]*nbl.NBL(nil), buf[:k]...)
+			}
+			total += k
+		}
+		done <- total
+	}()
+	cache := arena.Frames().NewCache(frames)
+	batch := make([]*nbl.NBL, 32)
+	for sent := 0; sent < n; {
+		select {
+		case ls := <-back:
+			cache.Put(ls)
+		default:
+		}
+		k := gen.Receive(batch[:min(len(batch), n-sent)], cache)
+		for _, l := range batch[:k] {
+			l.Stamps[nbl.StampRX] = Now()
+		}
+		m := sink.Transmit(batch[:k])
+		cache.Put(batch[m:k])
+		sent += m
+	}
+	if got := <-done; got != n {
+		t.Fatalf("reaped %d of %d", got, n)
+	}
+	if got, _ := sink.Received(); got != n {
+		t.Fatalf("the sink counted %d of %d", got, n)
+	}
+}
