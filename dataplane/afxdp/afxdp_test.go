@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"os/exec"
+	"runtime"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -15,6 +16,7 @@ import (
 	"github.com/wfpxdp/wfpxdp/dataplane/afxdp"
 	"github.com/wfpxdp/wfpxdp/dataplane/afxdp/afxdptest"
 	"github.com/wfpxdp/wfpxdp/inject"
+	"github.com/wfpxdp/wfpxdp/nbl"
 	"golang.org/x/sys/unix"
 )
 
@@ -573,5 +575,115 @@ func TestDefaultFillTarget(t *testing.T) {
 		if got := afxdp.DefaultFillTarget(uint32(c.ring), c.frames, c.sockets); got != c.want {
 			t.Errorf("DefaultFillTarget(%d, %d, %d) = %d, want %d", c.ring, c.frames, c.sockets, got, c.want)
 		}
+	}
+}
+
+// The Driver contract lets Transmit (egress) and Reap (completion) run on
+// different goroutines at once: one goroutine sends n frames, another
+// reaps them, and every frame comes back exactly once and reaches the far
+// end. Under -race this caught Reap reading Transmit's cached producer
+// index when it decided whether the kernel needed a kick.
+func TestTransmitAndReapOnTwoGoroutines(t *testing.T) {
+	skipUnlessPrivileged(t)
+	topo, err := afxdp.NewTopology(1, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer topo.Close()
+	const frames, n = 1024, 20000
+	region, err := afxdp.NewRegion(frames, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer afxdp.FreeRegion(region)
+	arena, err := nbl.NewArena(nbl.Config{Frames: frames, FrameSize: 2048, Region: region})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := topo.Pairs[0]
+	prog, err := afxdp.AttachProgram(v.HostIndex, 1, afxdp.AttachAuto)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer prog.Close()
+	p, err := afxdp.NewPort(arena, afxdp.PortOptions{Name: v.Host, Program: prog, FillTarget: 64,
+		Socket: afxdp.SocketOptions{Ifindex: v.HostIndex, NeedWakeup: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var far *afxdp.DropCounter // counts at the far end's TC ingress, where nothing is lost
+	err = topo.InNS(func() error {
+		ifc, err := net.InterfaceByName(v.Peer)
+		if err != nil {
+			return err
+		}
+		far, err = afxdp.AttachTCDropCounter(ifc.Index, 0)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer far.Close()
+	// the frames travel through a channel from the reaper back to the
+	// sender, so each goroutine keeps its own cache
+	back := make(chan []*nbl.NBL, frames)
+	reaped := make(chan int)
+	go func() {
+		total := 0
+		buf := make([]*nbl.NBL, 64)
+		for total < n {
+			k := p.Reap(buf)
+			if k == 0 {
+				runtime.Gosched()
+				continue
+			}
+			total += k
+			back <- append([]*nbl.NBL(nil), buf[:k]...)
+		}
+		reaped <- total
+	}()
+	cache := arena.Frames().NewCache(frames)
+	batch := make([]*nbl.NBL, 32)
+	for sent := 0; sent < n; {
+		select {
+		case ls := <-back:
+			cache.Put(ls)
+		default:
+		}
+		k := cache.Get(batch[:min(len(batch), n-sent)])
+		for _, l := range batch[:k] {
+			f := l.NB().Frame()
+			ethHeader(f[256:], v.PeerMAC, v.HostMAC, testEtherType)
+			l.NB().SetData(256, 64)
+		}
+		m := p.Transmit(batch[:k])
+		cache.Put(batch[m:k])
+		sent += m
+		if m == 0 {
+			runtime.Gosched()
+		}
+	}
+	select {
+	case total := <-reaped:
+		if total != n {
+			t.Fatalf("reaped %d of %d", total, n)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("not every frame came back")
+	}
+	for len(back) > 0 {
+		cache.Put(<-back)
+	}
+	if r := far.Count(); r != n {
+		t.Errorf("the far end counted %d of %d", r, n)
+	}
+	p.Close(cache)
+	for p.Held() > 0 {
+		buf := make([]*nbl.NBL, 64)
+		cache.Put(buf[:p.Reap(buf)])
+	}
+	cache.Flush()
+	if free := arena.Frames().Available(); free != frames {
+		t.Fatalf("%d of %d frames back", free, frames)
 	}
 }

@@ -254,7 +254,9 @@ func (p *Port) Reap(dst []*nbl.NBL) int {
 		}
 		s.comp.release(uint32(n))
 		s.inTx.Add(-int64(n))
-	} else if atomic.LoadUint32(s.tx.consumer) != s.tx.cachedProd && (!s.opts.NeedWakeup || s.tx.needWakeup()) {
+	} else if atomic.LoadUint32(s.tx.consumer) != atomic.LoadUint32(s.tx.producer) && (!s.opts.NeedWakeup || s.tx.needWakeup()) {
+		// (the published producer, not Transmit's cached one: Reap may run
+		// on another goroutine)
 		s.flushTX() // descriptors still on the TX ring: the kernel needs a kick
 	}
 	return got

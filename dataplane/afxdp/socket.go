@@ -272,7 +272,7 @@ func (s *Socket) flushTX() {
 		if kick(s.fd) != nil || s.zcopy {
 			return
 		}
-		if atomic.LoadUint32(s.tx.consumer) == s.tx.cachedProd {
+		if atomic.LoadUint32(s.tx.consumer) == atomic.LoadUint32(s.tx.producer) {
 			return
 		}
 	}
