@@ -594,3 +594,37 @@ func tagged(f []byte, vid uint16) []byte {
 	t := append(append([]byte(nil), f[:12]...), 0x81, 0x00, byte(vid>>8), byte(vid))
 	return append(t, f[12:]...)
 }
+
+// The retire link must hold every descriptor there is however it is fed:
+// in the channel baseline, lists retired one at a time fill a channel of
+// batches after size/32 of them, so the baseline's retire link carries
+// single lists (chanOneLink), in order.
+func TestRetireLinkHoldsEveryDescriptor(t *testing.T) {
+	const all = 1024
+	for _, kind := range []LinkKind{LinkRing, LinkChan} {
+		sw, err := New(inject.NewEngine(), Config{ID: inject.GUID{9}, Frames: all / 2, Reserve: all / 2, NoPin: true, Link: kind})
+		if err != nil {
+			t.Fatal(err)
+		}
+		q, err := newQueue(sw, 0, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ls := make([]*nbl.NBL, all)
+		for i := range ls {
+			ls[i] = sw.arena.Desc(uint32(i))
+			if q.retireL.EnqueueBurst(ls[i:i+1]) != 1 {
+				t.Fatalf("%v: the retire link refused list %d of %d sent one at a time", kind, i, all)
+			}
+		}
+		out := make([]*nbl.NBL, all)
+		if n := q.retireL.DequeueBurst(out); n != all || q.retireL.Len() != 0 {
+			t.Fatalf("%v: took %d of %d back", kind, n, all)
+		}
+		for i := range out {
+			if out[i] != ls[i] {
+				t.Fatalf("%v: list %d out of order", kind, i)
+			}
+		}
+	}
+}

@@ -32,8 +32,10 @@ type link[T any] interface {
 	Free() int
 }
 
-// newLink returns a link holding at least size elements: an SPSC ring, an
-// MPSC ring when several goroutines send, or a channel of batches.
+// newLink returns a link: an SPSC ring, an MPSC ring when several
+// goroutines send, or a channel of batches. A ring holds at least size
+// elements; a channel holds size/32 batches, however full they are (see
+// newChanOneLink for one that must hold size elements).
 func newLink[T any](kind LinkKind, size int, multiProducer bool) (link[T], error) {
 	if kind == LinkChan {
 		return newChanLink[T](size), nil
@@ -128,3 +130,42 @@ func enqueueOne[T any](l link[T], v T) bool {
 	}
 	return l.EnqueueBurst([]T{v}) == 1
 }
+
+// chanOneLink is a channel link carrying single elements, so that its room
+// is counted in elements: it holds size of them however they are sent. The
+// channel baseline's retire link is one, because that link must be able to
+// hold every descriptor there is (a channel of batches fills with batches
+// of one when a stage retires lists one at a time faster than the
+// completion stage on another lcore takes them).
+//
+// Threading contract: any number of senders, one receiver.
+type chanOneLink[T any] struct{ ch chan T }
+
+func newChanOneLink[T any](size int) *chanOneLink[T] {
+	return &chanOneLink[T]{ch: make(chan T, size)}
+}
+
+func (c *chanOneLink[T]) EnqueueBurst(src []T) int {
+	for i, v := range src {
+		select {
+		case c.ch <- v:
+		default:
+			return i
+		}
+	}
+	return len(src)
+}
+
+func (c *chanOneLink[T]) DequeueBurst(dst []T) int {
+	for i := range dst {
+		select {
+		case dst[i] = <-c.ch:
+		default:
+			return i
+		}
+	}
+	return len(dst)
+}
+
+func (c *chanOneLink[T]) Len() int  { return len(c.ch) }
+func (c *chanOneLink[T]) Free() int { return cap(c.ch) - len(c.ch) }

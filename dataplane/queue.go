@@ -73,7 +73,9 @@ func newQueue(sw *Switch, idx int, callouts []*calloutEntry) (*queue, error) {
 	for all < cfg.Frames+cfg.Reserve {
 		all <<= 1
 	}
-	if q.retireL, err = newLink[*nbl.NBL](cfg.Link, all, true); err != nil {
+	if cfg.Link == LinkChan {
+		q.retireL = newChanOneLink[*nbl.NBL](all)
+	} else if q.retireL, err = newLink[*nbl.NBL](cfg.Link, all, true); err != nil {
 		return nil, err
 	}
 	for _, ce := range callouts {
