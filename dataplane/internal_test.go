@@ -17,12 +17,16 @@ type loopDriver struct {
 	frame []byte
 	sent  []*nbl.NBL
 	tx    int
+	burst int // frames per Receive at most; 0: as many as asked
 }
 
 func (d *loopDriver) Name() string { return "loop" }
 func (d *loopDriver) Receive(dst []*nbl.NBL, frames *nbl.Cache) int {
 	if d.frame == nil {
 		return 0
+	}
+	if d.burst > 0 && len(dst) > d.burst {
+		dst = dst[:d.burst]
 	}
 	n := frames.Get(dst)
 	for _, l := range dst[:n] {
@@ -626,5 +630,38 @@ func TestRetireLinkHoldsEveryDescriptor(t *testing.T) {
 				t.Fatalf("%v: list %d out of order", kind, i)
 			}
 		}
+	}
+}
+
+// BenchmarkAbsorbRound is one RTC round of absorb-reinject with bursts of
+// b frames: what a round costs beyond its packets (at a moderate rate a
+// round carries one or two).
+func BenchmarkAbsorbRound(b *testing.B) {
+	for _, burst := range []int{1, 32} {
+		b.Run(fmt.Sprintf("burst=%d", burst), func(b *testing.B) {
+			sw, q, a, _ := newStaged(b, []*Callout{NewInspector("inspect", nil)},
+				[]Filter{{Name: "i", Layer: LayerIngress, Action: FilterCallout, Callout: "inspect"}})
+			a.burst = burst
+			round := func() int {
+				n := q.ingress.Poll()
+				for _, w := range q.workers {
+					w.Poll()
+				}
+				q.ingress.pollInjected()
+				q.egress.Poll()
+				q.completion.Poll()
+				return n
+			}
+			for i := 0; i < 100; i++ {
+				round()
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for n := 0; n < b.N; {
+				n += round()
+			}
+			b.StopTimer()
+			sw.running.Store(false)
+		})
 	}
 }
