@@ -504,21 +504,117 @@ func (d *seqDriver) Reap(dst []*nbl.NBL) int       { return 0 }
 func (d *seqDriver) Held() int                     { return 0 }
 func (d *seqDriver) Close(frames *nbl.Cache) error { return nil }
 
+// repeatFrames are the frames the repeat tests and FuzzIngressRepeats mix:
+// two flows, a blocked destination, tagged frames (one VLAN blocked) whose
+// first 14 bytes are alike, and a runt.
+func repeatFrames() [][]byte {
+	return [][]byte{
+		ethFrame(0x02000000000c, 0x020000000001),
+		ethFrame(repeatBlocked, 0x020000000001),
+		ethFrame(0x02000000000c, 0x020000000003),
+		tagged(ethFrame(0x02000000000c, 0x020000000001), 7),
+		tagged(ethFrame(0x02000000000c, 0x020000000001), 8),
+		ethFrame(0x02000000000c, 0x020000000001)[:10], // runt
+	}
+}
+
+const repeatBlocked MAC = 0x02000000000b
+
+// repeatRig is a staged switch whose ingress receives a given sequence of
+// frames, with or without a callout that records the incoming values it
+// is called with.
+type repeatRig struct {
+	sw   *Switch
+	q    *queue
+	d    *seqDriver
+	seen []Incoming
+}
+
+func newRepeatRig(t testing.TB, withCallout bool) *repeatRig {
+	r := &repeatRig{}
+	filters := []Filter{
+		{Name: "b", Layer: LayerIngress, Weight: 5, Action: FilterBlock, Conditions: []Condition{{Field: FieldMACDestination, Value: uint64(repeatBlocked)}}},
+		{Name: "v", Layer: LayerIngress, Weight: 4, Action: FilterBlock, Conditions: []Condition{{Field: FieldVLANID, Value: 7}}},
+		{Name: "p", Layer: LayerIngress, Weight: 1, Action: FilterPermit},
+	}
+	var callouts []*Callout
+	if withCallout {
+		callouts = []*Callout{{Name: "see", Classify: func(c *Call, out *ClassifyOut) {
+			r.seen = append(r.seen, *c.In)
+			out.ActionType = ActionContinue
+		}}}
+		filters = append(filters, Filter{Name: "c", Layer: LayerIngress, Weight: 9, Action: FilterCallout, Callout: "see"})
+	}
+	sw, q, a, _ := newStaged(t, callouts, filters)
+	a.frame = nil
+	r.sw, r.q, r.d = sw, q, &seqDriver{}
+	sw.AddPort(3, 0, 0x020000000009, r.d)
+	return r
+}
+
+// check receives seq and compares what ingress permitted (and what the
+// callout saw) with parsing and classifying each frame on its own.
+func (r *repeatRig) check(t testing.TB, seq [][]byte) {
+	t.Helper()
+	var want [][]byte // permitted frames, in order
+	var wantSeen []Incoming
+	for _, f := range seq {
+		var in Incoming
+		if st, _ := parseEthernetTags(f, &in); st != parseOK {
+			continue
+		}
+		in.VSwitchID, in.SourcePortID = &r.sw.id, 3
+		wantSeen = append(wantSeen, in)
+		if v, _ := r.sw.filters.Load().layers[LayerIngress].classify(&Call{In: &in}, &ClassifyOut{}, false); v == verdictPermit {
+			want = append(want, f)
+		}
+	}
+	r.seen = r.seen[:0] // classifying want called the callout too
+	r.d.seq, r.d.next = seq, 0
+	var got [][]byte
+	var out [32]*nbl.NBL
+	for stuck := 0; r.d.next < len(seq); {
+		if r.q.ingress.Poll() == 0 {
+			if stuck++; stuck > 1000 {
+				t.Fatalf("ingress took %d of %d frames and stopped; accounting %+v", r.d.next, len(seq), r.sw.Accounting())
+			}
+		}
+		n := r.q.fwd.DequeueBurst(out[:])
+		for _, l := range out[:n] {
+			got = append(got, append([]byte(nil), l.Data()...))
+		}
+		r.q.ingress.frames.Put(out[:n])
+	}
+	if a := r.sw.Accounting(); a.FramesFree != a.FramesTotal || r.q.retireL.Len() != 0 {
+		t.Fatalf("frames not all back after the sequence: %+v, %d on the retire link", a, r.q.retireL.Len())
+	}
+	if len(got) != len(want) {
+		t.Fatalf("%d frames permitted, per-frame classify permits %d", len(got), len(want))
+	}
+	for i := range got {
+		if !bytes.Equal(got[i], want[i]) {
+			t.Fatalf("permitted frame %d is % x, want % x", i, got[i], want[i])
+		}
+	}
+	if r.sw.filters.Load().layers[LayerIngress].callouts {
+		if len(r.seen) != len(wantSeen) {
+			t.Fatalf("callout saw %d frames, want %d", len(r.seen), len(wantSeen))
+		}
+		for i := range r.seen {
+			if r.seen[i] != wantSeen[i] {
+				t.Fatalf("callout call %d saw %+v, want %+v", i, r.seen[i], wantSeen[i])
+			}
+		}
+	}
+}
+
 // A received frame whose header repeats the previous one's is not parsed
 // again (ingressStage.process); with or without a callout on the layer,
 // every frame must get the verdict, and a callout the incoming values,
 // that parsing and classifying it on its own gives — whatever the runs of
 // repeats, tagged frames, runts and stale values left from earlier bursts.
 func TestIngressRepeatsMatchPerFrame(t *testing.T) {
-	const blocked MAC = 0x02000000000b
-	frames := [][]byte{
-		ethFrame(0x02000000000c, 0x020000000001),
-		ethFrame(blocked, 0x020000000001),
-		ethFrame(0x02000000000c, 0x020000000003),
-		tagged(ethFrame(0x02000000000c, 0x020000000001), 7),
-		tagged(ethFrame(0x02000000000c, 0x020000000001), 8),
-		ethFrame(0x02000000000c, 0x020000000001)[:10], // runt
-	}
+	frames := repeatFrames()
 	var seq [][]byte
 	rng := rand.New(rand.NewPCG(1, 2))
 	for len(seq) < 32*200 {
@@ -529,68 +625,42 @@ func TestIngressRepeatsMatchPerFrame(t *testing.T) {
 	}
 	for _, withCallout := range []bool{false, true} {
 		t.Run(fmt.Sprintf("callout=%v", withCallout), func(t *testing.T) {
-			var seen []Incoming
-			filters := []Filter{
-				{Name: "b", Layer: LayerIngress, Weight: 5, Action: FilterBlock, Conditions: []Condition{{Field: FieldMACDestination, Value: uint64(blocked)}}},
-				{Name: "v", Layer: LayerIngress, Weight: 4, Action: FilterBlock, Conditions: []Condition{{Field: FieldVLANID, Value: 7}}},
-				{Name: "p", Layer: LayerIngress, Weight: 1, Action: FilterPermit},
-			}
-			var callouts []*Callout
-			if withCallout {
-				callouts = []*Callout{{Name: "see", Classify: func(c *Call, out *ClassifyOut) {
-					seen = append(seen, *c.In)
-					out.ActionType = ActionContinue
-				}}}
-				filters = append(filters, Filter{Name: "c", Layer: LayerIngress, Weight: 9, Action: FilterCallout, Callout: "see"})
-			}
-			sw, q, a, _ := newStaged(t, callouts, filters)
-			a.frame = nil
-			d := &seqDriver{seq: seq}
-			sw.AddPort(3, 0, 0x020000000009, d)
-			var want [][]byte // permitted frames, in order
-			var wantSeen []Incoming
-			for _, f := range seq {
-				var in Incoming
-				if st, _ := parseEthernetTags(f, &in); st != parseOK {
-					continue
-				}
-				in.VSwitchID, in.SourcePortID = &sw.id, 3
-				wantSeen = append(wantSeen, in)
-				if v, _ := sw.filters.Load().layers[LayerIngress].classify(&Call{In: &in}, &ClassifyOut{}, false); v == verdictPermit {
-					want = append(want, f)
-				}
-			}
-			seen = nil // classifying want called the callout too
-			var got [][]byte
-			var out [32]*nbl.NBL
-			for d.next < len(seq) {
-				q.ingress.Poll()
-				n := q.fwd.DequeueBurst(out[:])
-				for _, l := range out[:n] {
-					got = append(got, append([]byte(nil), l.Data()...))
-				}
-				q.ingress.frames.Put(out[:n])
-			}
-			if len(got) != len(want) {
-				t.Fatalf("%d frames permitted, per-frame classify permits %d", len(got), len(want))
-			}
-			for i := range got {
-				if !bytes.Equal(got[i], want[i]) {
-					t.Fatalf("permitted frame %d is % x, want % x", i, got[i][:18], want[i][:18])
-				}
-			}
-			if withCallout {
-				if len(seen) != len(wantSeen) {
-					t.Fatalf("callout saw %d frames, want %d", len(seen), len(wantSeen))
-				}
-				for i := range seen {
-					if seen[i] != wantSeen[i] {
-						t.Fatalf("callout call %d saw %+v, want %+v", i, seen[i], wantSeen[i])
-					}
-				}
-			}
+			newRepeatRig(t, withCallout).check(t, seq)
 		})
 	}
+}
+
+// FuzzIngressRepeats: any sequence of the repeat frames, and of prefixes
+// of them (runts, tags cut short), through the ingress stage, with and
+// without a callout, classifies as frame-by-frame parsing does.
+func FuzzIngressRepeats(f *testing.F) {
+	f.Add([]byte{0, 0, 1, 1, 0, 3, 3, 4, 0, 5, 0, 0})
+	f.Add([]byte{3, 4, 3, 0, 0, 2, 2, 0x80 | 14, 0x80 | 16, 0})
+	var rigs [2]*repeatRig // reused while inputs pass: building a switch per input is slow
+	frames := repeatFrames()
+	f.Fuzz(func(t *testing.T, picks []byte) {
+		if rigs[0] == nil {
+			rigs = [2]*repeatRig{newRepeatRig(t, false), newRepeatRig(t, true)}
+		}
+		passed := false
+		defer func() {
+			if !passed { // a failed check leaves a rig half-way: the next input gets new ones
+				rigs = [2]*repeatRig{}
+			}
+		}()
+		seq := make([][]byte, 0, len(picks))
+		for _, b := range picks {
+			fr := frames[int(b&0x7f)%len(frames)]
+			if b&0x80 != 0 { // a prefix of a tagged frame: cut inside the tag, or not
+				fr = frames[3][:min(len(frames[3]), int(b&0x7f)%24)]
+			}
+			seq = append(seq, fr)
+		}
+		for _, r := range rigs {
+			r.check(t, seq)
+		}
+		passed = true
+	})
 }
 
 // tagged inserts an 802.1Q tag with vid after f's addresses.
