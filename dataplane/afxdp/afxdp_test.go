@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net"
 	"os/exec"
-	"runtime"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -15,6 +14,7 @@ import (
 	"github.com/wfpxdp/wfpxdp/dataplane"
 	"github.com/wfpxdp/wfpxdp/dataplane/afxdp"
 	"github.com/wfpxdp/wfpxdp/dataplane/afxdp/afxdptest"
+	"github.com/wfpxdp/wfpxdp/dataplane/drivertest"
 	"github.com/wfpxdp/wfpxdp/inject"
 	"github.com/wfpxdp/wfpxdp/nbl"
 	"golang.org/x/sys/unix"
@@ -624,62 +624,21 @@ func TestTransmitAndReapOnTwoGoroutines(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer far.Close()
-	// the frames travel through a channel from the reaper back to the
-	// sender, so each goroutine keeps its own cache
-	back := make(chan []*nbl.NBL, frames)
-	reaped := make(chan int)
-	go func() {
-		total := 0
-		buf := make([]*nbl.NBL, 64)
-		for total < n {
-			k := p.Reap(buf)
-			if k == 0 {
-				runtime.Gosched()
-				continue
-			}
-			total += k
-			back <- append([]*nbl.NBL(nil), buf[:k]...)
-		}
-		reaped <- total
-	}()
 	cache := arena.Frames().NewCache(frames)
-	batch := make([]*nbl.NBL, 32)
-	for sent := 0; sent < n; {
-		select {
-		case ls := <-back:
-			cache.Put(ls)
-		default:
-		}
-		k := cache.Get(batch[:min(len(batch), n-sent)])
-		for _, l := range batch[:k] {
-			f := l.NB().Frame()
-			ethHeader(f[256:], v.PeerMAC, v.HostMAC, testEtherType)
+	drivertest.TransmitAndReap(t, p, n, func(dst []*nbl.NBL) int {
+		k := cache.Get(dst)
+		for _, l := range dst[:k] {
+			ethHeader(l.NB().Frame()[256:], v.PeerMAC, v.HostMAC, testEtherType)
 			l.NB().SetData(256, 64)
 		}
-		m := p.Transmit(batch[:k])
-		cache.Put(batch[m:k])
-		sent += m
-		if m == 0 {
-			runtime.Gosched()
-		}
-	}
-	select {
-	case total := <-reaped:
-		if total != n {
-			t.Fatalf("reaped %d of %d", total, n)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("not every frame came back")
-	}
-	for len(back) > 0 {
-		cache.Put(<-back)
-	}
+		return k
+	}, func(ls []*nbl.NBL) { cache.Put(ls) })
 	if r := far.Count(); r != n {
 		t.Errorf("the far end counted %d of %d", r, n)
 	}
 	p.Close(cache)
-	for p.Held() > 0 {
-		buf := make([]*nbl.NBL, 64)
+	buf := make([]*nbl.NBL, 64)
+	for tries := 0; p.Held() > 0 && tries < 1000; tries++ {
 		cache.Put(buf[:p.Reap(buf)])
 	}
 	cache.Flush()

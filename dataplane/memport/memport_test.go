@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wfpxdp/wfpxdp/dataplane/drivertest"
 	"github.com/wfpxdp/wfpxdp/nbl"
 )
 
@@ -80,9 +81,8 @@ func TestPacedArrivalStamps(t *testing.T) {
 
 // Transmit and Reap may run on different goroutines at once (the Driver
 // contract): Transmit must be done with a list before Reap can have it.
-// The reaper here writes to every list it gets, as a completion stage
-// freeing it would; under -race this caught Transmit reading probes after
-// it had queued the lists.
+// Under -race this caught Transmit reading probes after it had queued the
+// lists.
 func TestTransmitAndReapOnTwoGoroutines(t *testing.T) {
 	const frames, n = 256, 200_000
 	arena, err := nbl.NewArena(nbl.Config{Frames: frames, FrameSize: 2048, Region: make([]byte, frames*2048)})
@@ -97,43 +97,14 @@ func TestTransmitAndReapOnTwoGoroutines(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	back := make(chan []*nbl.NBL, frames)
-	done := make(chan int)
-	go func() {
-		total := 0
-		buf := make([]*nbl.NBL, 32)
-		for total < n {
-			k := sink.Reap(buf)
-			for _, l := range buf[:k] {
-				l.Stamps = [nbl.NumStamps]int64{}
-				l.NB().SetData(0, 0)
-			}
-			if k > 0 {
-				back <- append([]*nbl.NBL(nil), buf[:k]...)
-			}
-			total += k
-		}
-		done <- total
-	}()
 	cache := arena.Frames().NewCache(frames)
-	batch := make([]*nbl.NBL, 32)
-	for sent := 0; sent < n; {
-		select {
-		case ls := <-back:
-			cache.Put(ls)
-		default:
-		}
-		k := gen.Receive(batch[:min(len(batch), n-sent)], cache)
-		for _, l := range batch[:k] {
+	drivertest.TransmitAndReap(t, sink, n, func(dst []*nbl.NBL) int {
+		k := gen.Receive(dst, cache)
+		for _, l := range dst[:k] {
 			l.Stamps[nbl.StampRX] = Now()
 		}
-		m := sink.Transmit(batch[:k])
-		cache.Put(batch[m:k])
-		sent += m
-	}
-	if got := <-done; got != n {
-		t.Fatalf("reaped %d of %d", got, n)
-	}
+		return k
+	}, func(ls []*nbl.NBL) { cache.Put(ls) })
 	if got, _ := sink.Received(); got != n {
 		t.Fatalf("the sink counted %d of %d", got, n)
 	}
