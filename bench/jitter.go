@@ -1,7 +1,6 @@
 package bench
 
 import (
-	"fmt"
 	"sync"
 	"time"
 
@@ -108,15 +107,4 @@ func (s *jitterStalls) report(r JitterCPU, reads uint64) JitterCPU {
 		r.LostPct += lost
 	}
 	return r
-}
-
-// FormatNS writes a duration in ns as 1µs, 10µs, 1ms, … for the report.
-func FormatNS(ns int64) string {
-	switch {
-	case ns >= 1_000_000 && ns%1_000_000 == 0:
-		return fmt.Sprintf("%dms", ns/1_000_000)
-	case ns >= 1_000 && ns%1_000 == 0:
-		return fmt.Sprintf("%dµs", ns/1_000)
-	}
-	return fmt.Sprintf("%dns", ns)
 }

@@ -375,7 +375,7 @@ func runJitter(w io.Writer, cpus []int, d time.Duration, jsonOut bool) error {
 		bench.LcoreNice, d, bench.JitterThreshold)
 	fmt.Fprintf(w, "%4s %8s", "cpu", "read ns")
 	for _, b := range bench.JitterBucketsNS {
-		fmt.Fprintf(w, " %14s", "≥"+bench.FormatNS(b)+" /s (%)")
+		fmt.Fprintf(w, " %14s", "≥"+time.Duration(b).String()+" /s (%)")
 	}
 	fmt.Fprintf(w, " %7s %9s\n", "lost %", "max µs")
 	for _, r := range rs {
