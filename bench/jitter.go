@@ -14,7 +14,7 @@ import (
 const JitterThreshold = time.Microsecond
 
 // JitterBucketsNS are the lower bounds of Jitter's stall buckets.
-var JitterBucketsNS = []int64{1_000, 10_000, 100_000, 1_000_000}
+var JitterBucketsNS = [...]int64{1_000, 10_000, 100_000, 1_000_000}
 
 // JitterBucket is the stalls of one length range on one CPU.
 type JitterBucket struct {
@@ -68,8 +68,8 @@ func Jitter(cpus []int, d time.Duration) []JitterCPU {
 
 // jitterStalls counts stalls by JitterBucketsNS.
 type jitterStalls struct {
-	n    [4]uint64
-	ns   [4]int64
+	n    [len(JitterBucketsNS)]uint64
+	ns   [len(JitterBucketsNS)]int64
 	max  int64
 	span int64 // from the first read to the last
 }
