@@ -148,7 +148,7 @@ func New(cfg Config) (*Port, error) {
 	if err != nil {
 		return nil, fmt.Errorf("memport %s: tx queue: %w", cfg.Name, err)
 	}
-	p := &Port{cfg: cfg, txq: q, start: -1, rx: rxRing{runs: make([]rxRun, cfg.RXRing), size: uint64(cfg.RXRing)}}
+	p := &Port{cfg: cfg, txq: q, start: -1, rx: rxRing{runs: make([]rxRun, cfg.RXRing)}}
 	p.rate.Store(math.Float64bits(cfg.Rate))
 	if cfg.Latency {
 		p.hist = hdrhistogram.New(1, int64(10*time.Second), 3)
@@ -286,12 +286,12 @@ func (p *Port) Receive(dst []*nbl.NBL, frames *nbl.Cache) int {
 
 // rxRing is a paced port's RX ring, as the arrival indexes it holds: runs
 // of consecutive ones, oldest first (a frame missed because the ring was
-// full ends a run). It holds at most size frames, so at most size runs.
+// full ends a run). It holds at most len(runs) frames, so it never needs
+// more runs than that.
 type rxRing struct {
-	runs    []rxRun // a circular FIFO of len size
+	runs    []rxRun // a circular FIFO; as many as the ring holds frames
 	head, n int     // first run, runs in use
 	queued  uint64  // frames in the runs
-	size    uint64
 }
 
 type rxRun struct{ first, n uint64 }
@@ -299,7 +299,7 @@ type rxRun struct{ first, n uint64 }
 // arrive adds frames first..first+n-1, in order, as far as there is room,
 // and returns how many found the ring full.
 func (r *rxRing) arrive(first, n uint64) (missed uint64) {
-	fit := min(n, r.size-r.queued)
+	fit := min(n, uint64(len(r.runs))-r.queued)
 	if fit > 0 {
 		if last := &r.runs[(r.head+r.n+len(r.runs)-1)%len(r.runs)]; r.n > 0 && last.first+last.n == first {
 			last.n += fit

@@ -11,7 +11,7 @@ import (
 // The ring keeps arrivals in order as runs, merges contiguous ones, and a
 // frame arriving at a full ring is missed (tail drop).
 func TestRXRing(t *testing.T) {
-	r := rxRing{runs: make([]rxRun, 4), size: 4}
+	r := rxRing{runs: make([]rxRun, 4)}
 	take := func(want ...uint64) {
 		t.Helper()
 		for _, w := range want {
