@@ -163,12 +163,16 @@ func TestForwardOverVeth(t *testing.T) {
 			st := sw.Stats()
 			t.Logf("attach %s, zero-copy %v: sent %d, switch rx %d tx %d, received %d, drops %v, xdp stats %+v, prog saw %d",
 				progs[0].Mode, ports[0].Socket().ZeroCopy(), n, st.RX, st.TX, received, st.Drops, xs, progs[0].Seen())
-			// the kernel adds a few frames of its own (IPv6 neighbour
-			// discovery from the peers), which the switch forwards too
-			if received != n || st.TX < n || st.TotalDrops != 0 {
-				t.Fatalf("received %d of %d (switch tx %d, drops %v)", received, n, st.TX, st.Drops)
+			// Every frame arrives but those the kernel counted as dropped
+			// because the fill ring was empty when they came (the lcore is
+			// not pinned here, and CI runs other packages' tests on the
+			// same two CPUs: a preempted lcore refills late). A few of
+			// those, and no more, are allowed: the XDP program saw them all.
+			kernel := int(xs.Rx_dropped)
+			if received+kernel != n || kernel > n/100 || st.TX < uint64(received) || st.TotalDrops != 0 || progs[0].Seen() < uint64(n) {
+				t.Fatalf("received %d of %d, %d dropped by the kernel (switch tx %d, drops %v)", received, n, kernel, st.TX, st.Drops)
 			}
-			if tc.inspect && st.Reinjected < n {
+			if tc.inspect && st.Reinjected < uint64(received) {
 				t.Fatalf("reinjected %d", st.Reinjected)
 			}
 			if a := sw.Accounting(); a.Leaked != 0 || a.FramesFree != a.FramesTotal {
