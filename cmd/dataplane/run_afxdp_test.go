@@ -21,7 +21,7 @@ import (
 // shows the sockets' ring statistics while it runs, and the final JSON
 // has every frame back.
 func TestRunAFXDPConfig(t *testing.T) {
-	topo := afxdptest.Topology(t, 2)
+	topo := afxdptest.Topology(t, 2, 1)
 	cfg := filepath.Join(t.TempDir(), "afxdp.yaml")
 	if err := os.WriteFile(cfg, afxdptest.ExampleConfig(t, topo, "../../dataplane/config/example.yaml"), 0o644); err != nil {
 		t.Fatal(err)

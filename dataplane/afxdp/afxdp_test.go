@@ -134,15 +134,7 @@ func TestForwardOverVeth(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			const n = 20000
-			topo, err := afxdp.NewTopology(2, 1)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer func() {
-				if err := topo.Close(); err != nil {
-					t.Error(err)
-				}
-			}()
+			topo := afxdptest.Topology(t, 2, 1)
 			sw, ports, progs := vswitch(t, topo, dataplane.Config{NoPin: true},
 				afxdp.SocketOptions{NeedWakeup: tc.needWakeup, Mode: tc.mode})
 			if tc.inspect {
@@ -187,11 +179,7 @@ func TestForwardOverVeth(t *testing.T) {
 // frame is back.
 func TestLinkDeletedMidFlight(t *testing.T) {
 	skipUnlessPrivileged(t)
-	topo, err := afxdp.NewTopology(2, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer topo.Close()
+	topo := afxdptest.Topology(t, 2, 1)
 	sw, _, _ := vswitch(t, topo, dataplane.Config{NoPin: true}, afxdp.SocketOptions{NeedWakeup: true})
 	if err := sw.Start(); err != nil {
 		t.Fatal(err)
@@ -275,11 +263,7 @@ func TestTopologyCleanup(t *testing.T) {
 // is back at the end.
 func TestFillRingStarvation(t *testing.T) {
 	skipUnlessPrivileged(t)
-	topo, err := afxdp.NewTopology(2, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer topo.Close()
+	topo := afxdptest.Topology(t, 2, 1)
 	sw, ports, _ := vswitch(t, topo, dataplane.Config{NoPin: true, Frames: 128, Reserve: 64, Batch: 16},
 		afxdp.SocketOptions{NeedWakeup: true})
 	stop := make(chan struct{})
@@ -344,11 +328,7 @@ func sendFlows(t *testing.T, topo *afxdp.Topology, ifname string, src, dst net.H
 func TestMultiQueue(t *testing.T) {
 	skipUnlessPrivileged(t)
 	const n = 20000
-	topo, err := afxdp.NewTopology(2, 2)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer topo.Close()
+	topo := afxdptest.Topology(t, 2, 2)
 	sw, ports, _ := vswitch(t, topo, dataplane.Config{NoPin: true, Queues: 2}, afxdp.SocketOptions{NeedWakeup: true})
 	stop := make(chan struct{})
 	got := receiverFor(t, topo, topo.Pairs[1].Peer, 0x0800, func(b []byte) bool { return len(b) >= 34 && b[23] == 253 }, stop)
@@ -393,11 +373,7 @@ func settle(sw *dataplane.Switch, n uint64, stop chan struct{}, got <-chan int) 
 // arrives at the far end.
 func TestTXGeneratorPaced(t *testing.T) {
 	skipUnlessPrivileged(t)
-	topo, err := afxdp.NewTopology(1, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer topo.Close()
+	topo := afxdptest.Topology(t, 1, 1)
 	frame := make([]byte, 64)
 	ethHeader(frame, topo.Pairs[0].PeerMAC, topo.Pairs[0].HostMAC, testEtherType)
 	g, err := afxdp.NewTXGenerator(topo.Pairs[0].HostIndex, frame, 1024)
@@ -442,11 +418,7 @@ func TestLiveGeneratorAndCounters(t *testing.T) {
 	skipUnlessPrivileged(t)
 	for _, kind := range []string{"xdp", "tc"} {
 		t.Run(kind, func(t *testing.T) {
-			topo, err := afxdp.NewTopology(1, 1)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer topo.Close()
+			topo := afxdptest.Topology(t, 1, 1)
 			v := topo.Pairs[0]
 			attach := afxdp.AttachDropCounter
 			if kind == "tc" {
@@ -589,11 +561,7 @@ func TestDefaultFillTarget(t *testing.T) {
 // index when it decided whether the kernel needed a kick.
 func TestTransmitAndReapOnTwoGoroutines(t *testing.T) {
 	skipUnlessPrivileged(t)
-	topo, err := afxdp.NewTopology(1, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer topo.Close()
+	topo := afxdptest.Topology(t, 1, 1)
 	const frames, n = 1024, 20000
 	region, err := afxdp.NewRegion(frames, 2048)
 	if err != nil {

@@ -148,7 +148,7 @@ func TestMemoryExampleRuns(t *testing.T) {
 // blocked; the egress counter counts what leaves; nothing leaks, and the
 // XDP programs are gone after Close.
 func TestAFXDPExampleRuns(t *testing.T) {
-	topo := afxdptest.Topology(t, 2)
+	topo := afxdptest.Topology(t, 2, 1)
 	f, err := config.Parse("example.yaml", afxdptest.ExampleConfig(t, topo, "example.yaml"))
 	if err != nil {
 		t.Fatal(err)

@@ -121,13 +121,13 @@ func Receiver(t *testing.T, topo *afxdp.Topology, ifname string, proto uint16, m
 	return out
 }
 
-// Topology builds a topology of pairs veth pairs with one queue, skipping
-// the test (saying why) where AF_XDP over veth cannot run, and removes it
-// when the test ends.
-func Topology(t *testing.T, pairs int) *afxdp.Topology {
+// Topology builds a topology of pairs veth pairs with queues queues each,
+// skipping the test (saying why) where AF_XDP over veth cannot run, and
+// removes it (checking that it went) when the test ends.
+func Topology(t *testing.T, pairs, queues int) *afxdp.Topology {
 	t.Helper()
 	SkipUnlessPrivileged(t)
-	topo, err := afxdp.NewTopology(pairs, 1)
+	topo, err := afxdp.NewTopology(pairs, queues)
 	if err != nil {
 		t.Fatal(err)
 	}
