@@ -38,7 +38,13 @@ func TestRunMemoryConfigJSON(t *testing.T) {
 // buildCLI compiles the command into a directory anyone may read.
 func buildCLI(t *testing.T) string {
 	t.Helper()
-	dir := t.TempDir()
+	// Not t.TempDir: its parent is private to root, and the binary runs as
+	// nobody in TestWithoutPrivileges, with files beside it.
+	dir, err := os.MkdirTemp("", "wfpxdp-cli-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
 	if err := os.Chmod(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -113,7 +119,17 @@ func TestWithoutPrivileges(t *testing.T) {
 			return exec.Command(setpriv, append([]string{"--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all", bin}, args...)...)
 		}
 	}
-	cfg, _ := filepath.Abs("../../dataplane/config/example.yaml")
+	// The checkout may live under a directory nobody else can enter (a
+	// clone under mktemp -d): hand the unprivileged process a copy beside
+	// the binary, in the directory buildCLI opened to everyone.
+	src, err := os.ReadFile("../../dataplane/config/example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := filepath.Join(filepath.Dir(bin), "example.yaml")
+	if err := os.WriteFile(cfg, src, 0o644); err != nil {
+		t.Fatal(err)
+	}
 	out, err := wrap("run", "--config", cfg).CombinedOutput()
 	if err == nil || !strings.Contains(string(out), "is an AF_XDP port: that needs root (CAP_NET_ADMIN and CAP_BPF for the XDP program, CAP_NET_RAW for the socket)") {
 		t.Fatalf("run without root: %v\n%s", err, out)
