@@ -203,6 +203,15 @@ func (s *egressStage) transmit(lists []*nbl.NBL) {
 // does not fit there is dropped and counted.
 func (s *egressStage) send(p *Port, slot int, batch []*nbl.NBL) {
 	q := s.q
+	if p.Checksum() == ChecksumAuto {
+		done := 0
+		for _, l := range batch {
+			if completeChecksum(l.Data()) {
+				done++
+			}
+		}
+		p.csumDone.add(done)
+	}
 	pend := s.pending[slot]
 	if len(pend) > 0 {
 		p.txFull.add(len(batch)) // behind lists the port refused: none goes straight out
@@ -216,7 +225,7 @@ func (s *egressStage) send(p *Port, slot int, batch []*nbl.NBL) {
 		return
 	}
 	n := p.queues[q.idx].Transmit(batch)
-	p.tx.add(n)
+	p.transmitted(batch[:n])
 	q.txCnt.tx.add(n)
 	if n < len(batch) {
 		p.txFull.add(len(batch) - n)
@@ -243,7 +252,7 @@ func (s *egressStage) retryPending() int {
 			continue
 		}
 		n := p.queues[q.idx].Transmit(pend)
-		p.tx.add(n)
+		p.transmitted(pend[:n])
 		q.txCnt.tx.add(n)
 		sent += n
 		s.npending -= n

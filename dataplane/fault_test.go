@@ -52,7 +52,9 @@ func TestStalledWorker(t *testing.T) {
 				t.Fatal(err)
 			}
 			deadline := time.Now().Add(10 * time.Second)
-			for r.gen.Starved() < 1000 && time.Now().Before(deadline) {
+			// (in pipelined mode the worker's lcore may not have run yet
+			// when the generator already starves: wait for both)
+			for (r.gen.Starved() < 1000 || held.Load() == 0) && time.Now().Before(deadline) {
 				time.Sleep(time.Millisecond)
 			}
 			h := held.Load()

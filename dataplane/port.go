@@ -67,7 +67,45 @@ type Port struct {
 	drained       atomic.Uint64         // bit q: queue q's completion stage has drained it
 	failure       atomic.Pointer[error] // why the switch detached the port itself
 
-	rx, tx, txFull counter
+	rx, tx, txFull   counter
+	rxBytes, txBytes counter       // frame bytes (Ethernet header on, no FCS)
+	csumDone         counter       // partial L4 checksums finished on TX
+	checksum         atomic.Uint32 // a ChecksumMode; read by the egress stage per burst
+}
+
+// SetChecksum sets whether the port finishes partial L4 checksums on the
+// frames it transmits (ChecksumAuto, the default) or sends them as they
+// are; it takes effect from the next burst. See ChecksumMode.
+func (p *Port) SetChecksum(m ChecksumMode) { p.checksum.Store(uint32(m)) }
+
+// Checksum returns the port's checksum mode.
+func (p *Port) Checksum() ChecksumMode { return ChecksumMode(p.checksum.Load()) }
+
+// PortCounters are one port's traffic counters since it was added.
+type PortCounters struct {
+	ID                 uint32 `json:"id"`
+	RXPackets          uint64 `json:"rx_packets"`
+	RXBytes            uint64 `json:"rx_bytes"`
+	TXPackets          uint64 `json:"tx_packets"`
+	TXBytes            uint64 `json:"tx_bytes"`
+	TXFull             uint64 `json:"tx_full"`
+	ChecksumsCompleted uint64 `json:"checksums_completed"`
+}
+
+// Snapshot returns the port's counters.
+func (p *Port) Snapshot() PortCounters {
+	return PortCounters{ID: p.ID, RXPackets: p.rx.load(), RXBytes: p.rxBytes.load(), TXPackets: p.tx.load(),
+		TXBytes: p.txBytes.load(), TXFull: p.txFull.load(), ChecksumsCompleted: p.csumDone.load()}
+}
+
+// transmitted counts lists the port's driver took.
+func (p *Port) transmitted(lists []*nbl.NBL) {
+	b := 0
+	for _, l := range lists {
+		b += int(l.NB().DataLength)
+	}
+	p.tx.add(len(lists))
+	p.txBytes.add(b)
 }
 
 func (p *Port) attached() bool { return p.state.Load() == portAttached }

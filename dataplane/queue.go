@@ -235,7 +235,9 @@ func (s *ingressStage) Poll() int {
 		}
 		batch := s.batch[:k]
 		var touch byte
+		bytes := 0
 		for _, l := range batch {
+			bytes += int(l.NB().DataLength)
 			l.VSwitch = nbl.VSwitchMeta{Flags: nbl.MetaSourcePortID | nbl.MetaSourceNICIndex, SourcePortID: p.ID}
 			l.Queue = uint16(q.idx)
 			// Load each frame's first byte now, all in a row: the header
@@ -248,6 +250,7 @@ func (s *ingressStage) Poll() int {
 		}
 		s.touch = touch
 		p.rx.add(k)
+		p.rxBytes.add(bytes)
 		s.cnt.rx.add(k)
 		s.process(batch, false)
 		work += k

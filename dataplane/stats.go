@@ -49,19 +49,20 @@ func (r DropReason) String() string {
 
 // Stats is a snapshot of the switch's counters.
 type Stats struct {
-	RX, TX                uint64   // packets received from and sent to ports
-	QueueRX               []uint64 // packets received, per queue
-	Classified            uint64   // classify passes (ingress + egress)
-	Absorbed              uint64   // lists absorbed by callouts
-	Reinjected            uint64   // lists injected back at ingress and classified again
-	Flooded               uint64   // flood copies made
-	Completions           uint64   // injected lists completed
-	Discarded             uint64   // absorbed lists a callout discarded
-	Drops                 map[string]uint64
-	TotalDrops            uint64
-	InjectRefused         uint64 // absorbed lists the engine refused to reinject
-	CompletionPanics      uint64
-	MisusedDescriptorsPut uint64 // lists the completion stage could not return
+	RX                    uint64            `json:"rx"`                      // packets received from ports
+	TX                    uint64            `json:"tx"`                      // packets sent to ports
+	QueueRX               []uint64          `json:"queue_rx"`                // packets received, per queue
+	Classified            uint64            `json:"classified"`              // classify passes (ingress + egress)
+	Absorbed              uint64            `json:"absorbed"`                // lists absorbed by callouts
+	Reinjected            uint64            `json:"reinjected"`              // lists injected back at ingress and classified again
+	Flooded               uint64            `json:"flooded"`                 // flood copies made
+	Completions           uint64            `json:"completions"`             // injected lists completed
+	Discarded             uint64            `json:"discarded"`               // absorbed lists a callout discarded
+	Drops                 map[string]uint64 `json:"drops"`                   // by reason (DropReason.String), the non-zero ones
+	TotalDrops            uint64            `json:"total_drops"`             // the sum of Drops
+	InjectRefused         uint64            `json:"inject_refused"`          // absorbed lists the engine refused to reinject
+	CompletionPanics      uint64            `json:"completion_panics"`       // completion functions that panicked (recovered)
+	MisusedDescriptorsPut uint64            `json:"misused_descriptors_put"` // lists the completion stage could not return
 }
 
 type stageCounters struct {

@@ -6,6 +6,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"sort"
+	"strings"
 
 	"github.com/wfpxdp/wfpxdp/bench"
 	"github.com/wfpxdp/wfpxdp/dataplane"
@@ -92,4 +94,31 @@ func writeJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
+}
+
+// schemaVersion is the version of the JSON that run and bench print; it
+// changes whenever a key does (docs/cli.md lists the keys).
+const schemaVersion = 2
+
+// dropPairs formats drops by reason as " (reason=count reason=count)",
+// sorted by reason; empty when there are none.
+func dropPairs(drops map[string]uint64) string {
+	if len(drops) == 0 {
+		return ""
+	}
+	keys := make([]string, 0, len(drops))
+	for k := range drops {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var b strings.Builder
+	b.WriteString(" (")
+	for i, k := range keys {
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		fmt.Fprintf(&b, "%s=%d", k, drops[k])
+	}
+	b.WriteString(")")
+	return b.String()
 }

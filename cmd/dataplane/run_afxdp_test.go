@@ -70,7 +70,7 @@ func TestRunAFXDPConfig(t *testing.T) {
 	if err := json.Unmarshal(out.Bytes(), &m); err != nil {
 		t.Fatalf("run --json: %v\n%s", err, out.String())
 	}
-	if received < n || num(t, m, "stats", "Reinjected") < n || num(t, m, "accounting", "leaked") != 0 {
+	if received < n || num(t, m, "stats", "reinjected") < n || num(t, m, "accounting", "leaked") != 0 {
 		t.Fatalf("received %d of %d; %v", received, n, m)
 	}
 }

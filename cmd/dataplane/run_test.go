@@ -23,7 +23,7 @@ func TestRunMemoryConfigJSON(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if num(t, m, "stats", "RX") != 200000 || num(t, m, "stats", "Reinjected") != 200000 || num(t, m, "stats", "TX") != 200000 {
+	if num(t, m, "stats", "rx") != 200000 || num(t, m, "stats", "reinjected") != 200000 || num(t, m, "stats", "tx") != 200000 {
 		t.Fatalf("stats %v", m["stats"])
 	}
 	if num(t, m, "accounting", "leaked") != 0 || num(t, m, "accounting", "frames_free") != num(t, m, "accounting", "frames_total") {

@@ -20,11 +20,14 @@ import (
 
 // runResult is what "run --json" prints at the end.
 type runResult struct {
-	Config     string               `json:"config"`
-	Cores      string               `json:"cores"`
-	DurationS  float64              `json:"duration_s"`
-	Stats      dataplane.Stats      `json:"stats"`
-	Accounting dataplane.Accounting `json:"accounting"`
+	SchemaVersion int                  `json:"schema_version"`
+	Command       string               `json:"command"` // "run"
+	Config        string               `json:"config"`
+	Cores         string               `json:"cores"`
+	DurationS     float64              `json:"duration_s"`
+	Stats         dataplane.Stats      `json:"stats"`
+	Ports         []config.PortReport  `json:"ports"`
+	Accounting    dataplane.Accounting `json:"accounting"`
 }
 
 // runSwitch is "dataplane run --config FILE": the switch a config file
@@ -95,8 +98,12 @@ func runSwitch(args []string, stdout, stderr io.Writer) error {
 	if o.OnStart != nil {
 		o.OnStart(metrics.Source{Switch: sw, XDP: rt.XDPPorts(), Capture: o.Capture, Latency: latency})
 	}
+	// on stderr even with --json (stdout is the JSON): scripts wait for it
+	fmt.Fprintf(stderr, "running %s: %d ports, cores %s; Ctrl-C stops\n", *cfgPath, len(rt.Ports), sw.Plan())
 	if !*jsonOut {
-		fmt.Fprintf(stderr, "running %s: %d ports, cores %s; Ctrl-C stops\n", *cfgPath, len(rt.Ports), sw.Plan())
+		for _, r := range rt.Reports() {
+			fmt.Fprintln(stderr, "  "+r.Setup())
+		}
 	}
 	start := time.Now()
 	var end <-chan time.Time
@@ -120,9 +127,12 @@ loop:
 		case now := <-tick:
 			st := sw.Stats()
 			dt := now.Sub(prevT).Seconds()
-			fmt.Fprintf(stderr, "%6.1fs rx %8.3f Mpps  tx %8.3f Mpps  absorbed %d  reinjected %d  completions %d  drops %d %v\n",
+			fmt.Fprintf(stderr, "%6.1fs rx %8.3f Mpps  tx %8.3f Mpps  absorbed %d  reinjected %d  completions %d  drops %d%s\n",
 				now.Sub(start).Seconds(), float64(st.RX-prev.RX)/dt/1e6, float64(st.TX-prev.TX)/dt/1e6,
-				st.Absorbed, st.Reinjected, st.Completions, st.TotalDrops, st.Drops)
+				st.Absorbed, st.Reinjected, st.Completions, st.TotalDrops, dropPairs(st.Drops))
+			for _, r := range rt.Reports() {
+				fmt.Fprintf(stderr, "        port %d rx %d tx %d  checksums %d\n", r.ID, r.RXPackets, r.TXPackets, r.ChecksumsCompleted)
+			}
 			for _, p := range rt.Ports {
 				if err := sw.PortErr(p.ID); err != nil && prev.RX != 0 {
 					fmt.Fprintf(stderr, "        port %d (%s) detached: %v\n", p.ID, p.Name, err)
@@ -134,7 +144,8 @@ loop:
 	elapsed := time.Since(start)
 	cerr := rt.Close() // drains (R7), checks every frame is back, detaches the XDP programs
 	oerr := o.stop(stderr, *jsonOut)
-	res := runResult{Config: *cfgPath, Cores: sw.Plan(), DurationS: elapsed.Seconds(), Stats: sw.Stats(), Accounting: sw.Accounting()}
+	res := runResult{SchemaVersion: schemaVersion, Command: "run", Config: *cfgPath, Cores: sw.Plan(), DurationS: elapsed.Seconds(),
+		Stats: sw.Stats(), Ports: rt.Reports(), Accounting: sw.Accounting()}
 	if *jsonOut {
 		if err := writeJSON(stdout, res); err != nil {
 			return err
@@ -143,7 +154,10 @@ loop:
 		st, a := res.Stats, res.Accounting
 		fmt.Fprintf(stdout, "\nran %.1f s: rx %d  tx %d  absorbed %d  reinjected %d  completions %d  flooded %d\n",
 			res.DurationS, st.RX, st.TX, st.Absorbed, st.Reinjected, st.Completions, st.Flooded)
-		fmt.Fprintf(stdout, "drops       %d %v\n", st.TotalDrops, st.Drops)
+		fmt.Fprintf(stdout, "drops       %d%s\n", st.TotalDrops, dropPairs(st.Drops))
+		for _, r := range res.Ports {
+			fmt.Fprintln(stdout, r.Traffic())
+		}
 		fmt.Fprintf(stdout, "accounting  %d frames, %d free at end, %d leaked\n", a.FramesTotal, a.FramesFree, a.Leaked)
 	}
 	return errors.Join(cerr, oerr)

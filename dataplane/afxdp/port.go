@@ -42,9 +42,10 @@ type Port struct {
 	txMismatch atomic.Uint64 // completions whose address was not the expected one
 	closed     atomic.Bool
 	released   atomic.Bool
-	dead       atomic.Pointer[error] // set when the interface went away
-	polls      uint32                // Receive calls; ingress only
-	fillTarget int64                 // most frames kept on the fill ring
+	dead       atomic.Pointer[error]              // set when the interface went away
+	lastStats  atomic.Pointer[unix.XDPStatistics] // the kernel's counters as the socket closed
+	polls      uint32                             // Receive calls; ingress only
+	fillTarget int64                              // most frames kept on the fill ring
 }
 
 // Err reports why the port stopped working (its interface was removed or
@@ -283,6 +284,9 @@ func (p *Port) reapClosed(dst []*nbl.NBL, want int) int {
 	}
 	if !p.fdClosed {
 		p.fdClosed = true
+		if st, err := statistics(s.fd); err == nil {
+			p.lastStats.Store(&st)
+		}
 		s.closeFD()
 	}
 	for p.scan < len(p.given)*64 && got < len(dst) {
@@ -324,8 +328,46 @@ func (p *Port) Close(frames *nbl.Cache) error {
 	return nil
 }
 
+// XDPStats returns the kernel's XDP_STATISTICS for the port's socket; after
+// the socket has closed, the last values it had.
+func (p *Port) XDPStats() (unix.XDPStatistics, error) {
+	if st := p.lastStats.Load(); st != nil {
+		return *st, nil
+	}
+	return p.sock.Stats()
+}
+
 // Counters returns TX copies made, copies that failed for lack of a frame,
 // and completions whose address did not match.
 func (p *Port) Counters() (copies, copyFailed, mismatches uint64) {
 	return p.copies.Load(), p.copyFailed.Load(), p.txMismatch.Load()
+}
+
+// rxHeadroom is where copy-mode AF_XDP puts a received frame in its UMEM
+// frame: XDP_PACKET_HEADROOM bytes in.
+const rxHeadroom = 256
+
+// MaxFrameLen is the longest frame (Ethernet header included, no FCS) a
+// UMEM frame of frameSize bytes carries, received or sent.
+func MaxFrameLen(frameSize int) int { return frameSize - rxHeadroom }
+
+// MaxMTU is the largest interface MTU whose frames, with one VLAN tag,
+// fit a UMEM frame of frameSize bytes.
+func MaxMTU(frameSize int) int { return MaxFrameLen(frameSize) - 14 - 4 }
+
+// CheckMTU tells whether interface ifname, with MTU mtu, can be a port of a
+// switch whose UMEM frames are frameSize bytes. A veth or NIC accepts
+// frames of its MTU plus an Ethernet header and a VLAN tag; a frame that
+// does not fit one UMEM frame would be lost in the kernel with no counter
+// the switch can read, so such a port is refused before it starts.
+func CheckMTU(ifname string, mtu, frameSize int) error {
+	if mtu <= MaxMTU(frameSize) {
+		return nil
+	}
+	fix := fmt.Sprintf("lower the MTU (ip link set %s mtu %d)", ifname, MaxMTU(frameSize))
+	if frameSize < 4096 && mtu <= MaxMTU(4096) {
+		fix = fmt.Sprintf("set switch.frame_size: 4096 (MTU up to %d), or %s", MaxMTU(4096), fix)
+	}
+	return fmt.Errorf("%s: MTU %d needs frames of %d bytes with a VLAN tag, but a %d-byte UMEM frame carries %d (frame size less %d bytes of headroom; MTU up to %d): %s; frames spanning several UMEM frames (AF_XDP multi-buffer) are not supported",
+		ifname, mtu, mtu+18, frameSize, MaxFrameLen(frameSize), rxHeadroom, MaxMTU(frameSize), fix)
 }

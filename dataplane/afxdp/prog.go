@@ -32,6 +32,9 @@ type Program struct {
 	lnk     link.Link
 	ifindex int
 	Mode    string // "native" or "generic"
+	// Fallback says why native mode was refused when auto mode fell back
+	// to generic; empty otherwise.
+	Fallback string
 }
 
 // ErrAttach wraps a refused attach.
@@ -82,6 +85,9 @@ func AttachProgram(ifindex, queues int, mode AttachMode) (*Program, error) {
 		l, err := link.AttachXDP(link.XDPOptions{Program: prog, Interface: ifindex, Flags: t.flags})
 		if err == nil {
 			p.lnk, p.Mode = l, t.name
+			if len(errs) > 0 {
+				p.Fallback = errs[0].Error()
+			}
 			return p, nil
 		}
 		errs = append(errs, fmt.Errorf("%s mode: %w", t.name, err))

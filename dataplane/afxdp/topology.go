@@ -127,18 +127,23 @@ func noIPv6(ifname string) {
 // InNS runs f on an OS thread moved into the topology's namespace; the
 // thread is discarded afterwards, so no other goroutine runs in the
 // namespace.
-func (t *Topology) InNS(f func() error) error {
+func (t *Topology) InNS(f func() error) error { return InNetns(t.NS, f) }
+
+// InNetns runs f on an OS thread moved into the named network namespace
+// (/run/netns/ns); the thread is discarded afterwards, so no other
+// goroutine runs in the namespace.
+func InNetns(ns string, f func() error) error {
 	errc := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread() // never unlocked: the thread dies with the goroutine
-		fd, err := unix.Open("/run/netns/"+t.NS, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		fd, err := unix.Open("/run/netns/"+ns, unix.O_RDONLY|unix.O_CLOEXEC, 0)
 		if err != nil {
-			errc <- fmt.Errorf("open netns %s: %w", t.NS, err)
+			errc <- fmt.Errorf("open netns %s: %w", ns, err)
 			return
 		}
 		defer unix.Close(fd)
 		if err := unix.Setns(fd, unix.CLONE_NEWNET); err != nil {
-			errc <- fmt.Errorf("enter netns %s: %w", t.NS, err)
+			errc <- fmt.Errorf("enter netns %s: %w", ns, err)
 			return
 		}
 		errc <- f()

@@ -29,12 +29,14 @@ type Runtime struct {
 
 // RuntimePort is a port as built.
 type RuntimePort struct {
-	Name    string
-	ID      uint32
-	Kind    string
-	Memory  []*memport.Port // kind memory: one per queue
-	AFXDP   []*afxdp.Port   // kind afxdp: one per queue
-	Program *afxdp.Program  // kind afxdp: the interface's XDP program
+	Name      string
+	ID        uint32
+	Kind      string
+	Interface string          // kind afxdp
+	Port      *dataplane.Port // the switch's port (its counters outlive the switch)
+	Memory    []*memport.Port // kind memory: one per queue
+	AFXDP     []*afxdp.Port   // kind afxdp: one per queue
+	Program   *afxdp.Program  // kind afxdp: the interface's XDP program
 }
 
 // XDPPorts returns every AF_XDP port queue, for metrics.
@@ -105,7 +107,7 @@ func (f *File) Build(o BuildOptions) (_ *Runtime, err error) {
 
 	var shared *afxdp.Socket // the first socket: every other one shares its UMEM
 	for i, pc := range f.Ports {
-		rp := &RuntimePort{Name: pc.Name, ID: pc.ID, Kind: pc.Kind}
+		rp := &RuntimePort{Name: pc.Name, ID: pc.ID, Kind: pc.Kind, Interface: pc.Interface}
 		rt.Ports = append(rt.Ports, rp)
 		var drivers []dataplane.Driver
 		switch pc.Kind {
@@ -127,12 +129,16 @@ func (f *File) Build(o BuildOptions) (_ *Runtime, err error) {
 		if pc.MAC != "" {
 			mac, _ = dataplane.ParseMAC(pc.MAC)
 		}
-		if _, err := sw.AddPort(pc.ID, pc.MaxNIC, mac, drivers...); err != nil {
+		port, err := sw.AddPort(pc.ID, pc.MaxNIC, mac, drivers...)
+		if err != nil {
 			for _, d := range drivers { // not the switch's yet
 				d.Close(sw.Arena().Frames().NewCache(64))
 			}
 			return nil, f.errAt(err.Error(), "ports", i)
 		}
+		cm, _ := dataplane.ParseChecksumMode(pc.Checksum) // checked by Parse
+		port.SetChecksum(cm)
+		rp.Port = port
 	}
 	for i, e := range f.StaticMACs {
 		m, _ := dataplane.ParseMAC(e.MAC)
@@ -183,6 +189,9 @@ func (f *File) checkInterface(i int) error {
 	rxq, _ := filepath.Glob(filepath.Join("/sys/class/net", p.Interface, "queues", "rx-*"))
 	if len(rxq) > 0 && len(rxq) < f.Switch.Queues {
 		return f.errAt(fmt.Sprintf("%s has %d RX queue(s); switch.queues is %d", p.Interface, len(rxq), f.Switch.Queues), "ports", i, "interface")
+	}
+	if err := afxdp.CheckMTU(p.Interface, ifi.MTU, f.Switch.FrameSize); err != nil {
+		return f.errAt(err.Error(), "ports", i, "interface")
 	}
 	return nil
 }

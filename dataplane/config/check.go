@@ -95,6 +95,12 @@ func (f *File) check() error {
 		if p.Kind == "" {
 			p.Kind = "afxdp"
 		}
+		if p.Checksum == "" {
+			p.Checksum = "auto"
+		}
+		if _, err := dataplane.ParseChecksumMode(p.Checksum); err != nil {
+			return f.errAt(fmt.Sprintf("%q: want auto or off", p.Checksum), at("checksum")...)
+		}
 		switch p.Kind {
 		case "afxdp":
 			if p.Interface == "" {

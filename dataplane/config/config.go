@@ -58,6 +58,9 @@ type PortSection struct {
 	MaxNIC uint16 `yaml:"max_nic"` // NIC indexes 0..max_nic are valid
 	MAC    string `yaml:"mac"`     // a static forwarding entry to this port; optional
 	Kind   string `yaml:"kind"`    // afxdp | memory; afxdp
+	// Checksum: auto finishes partial TCP/UDP checksums on the frames the
+	// port transmits (dataplane.ChecksumMode); off sends them as they are.
+	Checksum string `yaml:"checksum"` // auto | off; auto
 
 	// afxdp
 	Interface  string `yaml:"interface"`

@@ -10,6 +10,8 @@
 //	port_rx_packets_total{port}        per switch port id
 //	port_tx_packets_total{port}
 //	port_tx_full_total{port}           lists a full TX path made wait
+//	port_bytes_total{port,dir}         frame bytes received (rx) and sent (tx)
+//	port_checksums_completed_total{port} partial TCP/UDP checksums finished on TX
 //	drops_total{reason}                every drop reason, zeros included
 //	classified_total, absorbed_total, reinjected_total, flooded_total,
 //	completions_total, discarded_total, inject_refused_total,
@@ -70,6 +72,8 @@ var (
 	dReserve   = desc("reserve_descriptors", "Reserve descriptors (clones, allocated lists).", "state")
 	dBusy      = desc("lcore_busy_seconds_total", "Lcore time spent in rounds that moved packets, summed over lcores.")
 	dXDP       = desc("xdp_ring_events_total", "AF_XDP socket statistics (XDP_STATISTICS), per socket.", "socket", "event")
+	dPortBytes = desc("port_bytes_total", "Frame bytes a port received (rx) and transmitted (tx), Ethernet header included.", "port", "dir")
+	dPortCsum  = desc("port_checksums_completed_total", "Partial TCP/UDP checksums a port finished on the frames it transmitted.", "port")
 	dXDPCopies = desc("xdp_tx_copies_total", "Frames an AF_XDP port copied on TX because they were not in the UMEM.", "socket")
 	dXDPKicks  = desc("xdp_syscalls_total", "Wakeup syscalls an AF_XDP socket made: tx (sendto kicks) and rx (recvfrom wakeups).", "socket", "kind")
 	dCapture   = desc("capture_records_total", "Packet capture records, captured or lost to a full capture ring.", "outcome")
@@ -107,7 +111,7 @@ func (c *Collector) Set(src Source) { c.src.Store(&src) }
 
 // Describe implements prometheus.Collector.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{dRX, dTX, dPortRX, dPortTX, dPortFull, dDrops, dFrames, dReserve, dBusy, dXDP, dXDPCopies, dXDPKicks, dCapture, dLatency} {
+	for _, d := range []*prometheus.Desc{dRX, dTX, dPortRX, dPortTX, dPortFull, dPortBytes, dPortCsum, dDrops, dFrames, dReserve, dBusy, dXDP, dXDPCopies, dXDPKicks, dCapture, dLatency} {
 		ch <- d
 	}
 	for _, s := range simple {
@@ -145,6 +149,10 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		counter(dPortRX, rx, id)
 		counter(dPortTX, tx, id)
 		counter(dPortFull, full, id)
+		pc := p.Snapshot()
+		counter(dPortBytes, pc.RXBytes, id, "rx")
+		counter(dPortBytes, pc.TXBytes, id, "tx")
+		counter(dPortCsum, pc.ChecksumsCompleted, id)
 	}
 	a := sw.Accounting()
 	gauge(dFrames, a.FramesTotal, "total")
@@ -156,7 +164,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	gauge(dReserve, a.ReserveFree, "free")
 	ch <- prometheus.MustNewConstMetric(dBusy, prometheus.CounterValue, float64(sw.BusyNS())/1e9)
 	for _, p := range src.XDP {
-		xs, err := p.Socket().Stats()
+		xs, err := p.XDPStats()
 		if err != nil {
 			continue // closed
 		}

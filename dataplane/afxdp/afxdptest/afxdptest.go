@@ -152,3 +152,21 @@ func ExampleConfig(t *testing.T, topo *afxdp.Topology, path string) []byte {
 	text = strings.ReplaceAll(text, "wfpx-vm", topo.Pairs[1].Host)
 	return []byte(strings.Replace(text, "cores: [1]", "cores: []", 1))
 }
+
+// Hosts builds n hosts (afxdp.NewHosts) with interfaces of the given MTU
+// (0: 1500), skipping the test (saying why) where AF_XDP over veth cannot
+// run, and removes them (checking that they went) when the test ends.
+func Hosts(t *testing.T, n, mtu int) *afxdp.Hosts {
+	t.Helper()
+	SkipUnlessPrivileged(t)
+	hs, err := afxdp.NewHosts(n, mtu)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := hs.Close(); err != nil {
+			t.Error(err)
+		}
+	})
+	return hs
+}

@@ -1,0 +1,176 @@
+package dataplane
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math/bits"
+)
+
+// ChecksumMode says whether a port finishes partial L4 checksums on the
+// frames it transmits, as a NIC with TX checksum offload does.
+//
+// Linux leaves the TCP or UDP checksum of an outgoing packet partial when
+// its device offers checksum offload (CHECKSUM_PARTIAL): the field holds
+// only the folded pseudo-header sum, and the device is trusted to finish
+// it. A veth peer offers that offload, and copy-mode AF_XDP hands the
+// frame over as it is, so without completion the receiving stack drops
+// every such segment. A partial checksum is recognised by its value alone:
+// the field equals the folded pseudo-header sum. Completing a frame whose
+// checksum is already correct leaves it unchanged (the arithmetic below
+// shows why), and a wrong checksum of any other value stays wrong: the
+// switch does not launder corruption.
+type ChecksumMode uint8
+
+// Checksum modes.
+const (
+	ChecksumAuto ChecksumMode = iota // finish partial checksums (the default)
+	ChecksumOff                      // transmit frames as they are
+)
+
+func (m ChecksumMode) String() string {
+	if m == ChecksumOff {
+		return "off"
+	}
+	return "auto"
+}
+
+// ParseChecksumMode parses "auto" or "off".
+func ParseChecksumMode(s string) (ChecksumMode, error) {
+	switch s {
+	case "", "auto":
+		return ChecksumAuto, nil
+	case "off":
+		return ChecksumOff, nil
+	}
+	return 0, fmt.Errorf("checksum %q: want auto or off", s)
+}
+
+const (
+	protoTCP = 6
+	protoUDP = 17
+)
+
+// completeChecksum finishes the L4 checksum of frame if it is partial and
+// reports whether it did. It reads the Ethernet header (one 802.1Q or
+// 802.1ad tag allowed), an IPv4 header (unfragmented) or a fixed IPv6
+// header, and a TCP or UDP header that follows directly; anything else,
+// and anything shorter than its headers say, is left alone. It does not
+// allocate.
+//
+// With the field holding the folded pseudo-header sum P, the complete
+// checksum is the complement of the one's-complement sum S of the L4
+// segment as it stands (field included), since S = data + P. For a frame
+// whose checksum C is already correct and happens to equal P, S = data + C
+// = ~P, so the result is ~~P = C: the frame is unchanged.
+func completeChecksum(frame []byte) bool {
+	if len(frame) < 14 {
+		return false
+	}
+	off := 12
+	et := binary.BigEndian.Uint16(frame[off:])
+	if et == EtherTypeVLAN || et == EtherTypeQinQ {
+		if len(frame) < 18 {
+			return false
+		}
+		off += 4
+		et = binary.BigEndian.Uint16(frame[off:])
+	}
+	off += 2
+	var pseudo uint64
+	var proto uint8
+	var l4len int
+	switch et {
+	case EtherTypeIPv4:
+		ip := frame[off:]
+		if len(ip) < 20 || ip[0]>>4 != 4 {
+			return false
+		}
+		ihl := int(ip[0]&0xf) * 4
+		total := int(binary.BigEndian.Uint16(ip[2:]))
+		if ihl < 20 || total < ihl || total > len(ip) {
+			return false
+		}
+		if binary.BigEndian.Uint16(ip[6:])&0x3fff != 0 { // MF set or a fragment offset
+			return false
+		}
+		proto = ip[9]
+		l4len = total - ihl
+		pseudo = uint64(binary.BigEndian.Uint32(ip[12:])) + uint64(binary.BigEndian.Uint32(ip[16:]))
+		off += ihl
+	case EtherTypeIPv6:
+		ip := frame[off:]
+		if len(ip) < 40 || ip[0]>>4 != 6 {
+			return false
+		}
+		l4len = int(binary.BigEndian.Uint16(ip[4:]))
+		if 40+l4len > len(ip) {
+			return false
+		}
+		proto = ip[6]
+		pseudo = uint64(fold(sum64(ip[8:40], 0)))
+		off += 40
+	default:
+		return false
+	}
+	var field int
+	switch proto {
+	case protoTCP:
+		if l4len < 20 {
+			return false
+		}
+		field = off + 16
+	case protoUDP:
+		if l4len < 8 {
+			return false
+		}
+		field = off + 6
+	default:
+		return false
+	}
+	pseudo += uint64(proto) + uint64(l4len)
+	c := binary.BigEndian.Uint16(frame[field:])
+	if c != fold(pseudo) {
+		return false
+	}
+	s := ^fold(sum64(frame[off:off+l4len], 0))
+	if s == 0 && proto == protoUDP {
+		s = 0xffff // 0 means "no checksum" in UDP (RFC 768)
+	}
+	binary.BigEndian.PutUint16(frame[field:], s)
+	return true
+}
+
+// fold reduces a one's-complement sum to 16 bits.
+func fold(s uint64) uint16 {
+	s = s>>32 + s&0xffffffff
+	s = s>>32 + s&0xffffffff
+	s = s>>16 + s&0xffff
+	s = s>>16 + s&0xffff
+	return uint16(s)
+}
+
+// sum64 adds b to the one's-complement sum s, reading big-endian 64-bit
+// words with the carry folded back in (RFC 1071: the sum of wider words
+// folds to the sum of the 16-bit ones). An odd last byte is the high byte
+// of a last word.
+func sum64(b []byte, s uint64) uint64 {
+	var c uint64
+	for len(b) >= 32 {
+		s, c = bits.Add64(s, binary.BigEndian.Uint64(b), c)
+		s, c = bits.Add64(s, binary.BigEndian.Uint64(b[8:]), c)
+		s, c = bits.Add64(s, binary.BigEndian.Uint64(b[16:]), c)
+		s, c = bits.Add64(s, binary.BigEndian.Uint64(b[24:]), c)
+		b = b[32:]
+	}
+	for len(b) >= 8 {
+		s, c = bits.Add64(s, binary.BigEndian.Uint64(b), c)
+		b = b[8:]
+	}
+	var tail uint64
+	for i, v := range b { // at most 7 bytes, placed as in a big-endian word
+		tail |= uint64(v) << (56 - 8*i)
+	}
+	s, c = bits.Add64(s, tail, c)
+	s, c = bits.Add64(s, 0, c)
+	return s + c
+}
