@@ -104,13 +104,17 @@ type Worker struct {
 	absorbIn [numAbsorbLinks]link[*nbl.NBL]
 
 	reinjected, discarded, injectFailed counter
+	switchID                            inject.GUID // the worker's own copy: SwitchID's slice must not reach the switch's
+	discardBuf                          []*nbl.NBL  // Discard's scratch
 }
 
 // Handle returns the callout's injection handle.
 func (w *Worker) Handle() *inject.Handle { return w.ce.handle }
 
-// SwitchID returns the switch's GUID, for the inject call (R11).
-func (w *Worker) SwitchID() []byte { return w.q.sw.id[:] }
+// SwitchID returns the switch's GUID, for the inject call (R11): a slice
+// of the worker's own copy, so writing to it changes nothing but this
+// worker's later inject calls.
+func (w *Worker) SwitchID() []byte { return w.switchID[:] }
 
 // Reserve returns the worker's cache of the reserve pool, for
 // AllocateCloneNetBufferList and AllocateNetBufferAndNetBufferList.
@@ -118,12 +122,39 @@ func (w *Worker) Reserve() *nbl.Cache { return w.reserve }
 
 // Discard ends lists the callout absorbed without reinjecting them
 // (silently, R29). Takes ownership.
-func (w *Worker) Discard(lists []*nbl.NBL) {
-	for _, l := range lists {
-		l.Status = int32(inject.StatusSuccess)
+func (w *Worker) Discard(lists ...*nbl.NBL) {
+	// through the worker's own buffer, so that lists does not escape and
+	// a call with single lists allocates nothing
+	if cap(w.discardBuf) == 0 {
+		w.discardBuf = make([]*nbl.NBL, 0, 32)
 	}
-	w.q.retire(lists)
-	w.discarded.add(len(lists))
+	for len(lists) > 0 {
+		buf := w.discardBuf[:min(len(lists), cap(w.discardBuf))]
+		copy(buf, lists)
+		lists = lists[len(buf):]
+		for _, l := range buf {
+			l.Status = int32(inject.StatusSuccess)
+		}
+		w.q.retire(buf)
+		w.discarded.add(len(buf))
+	}
+}
+
+// DiscardLaterCopies discards the lists of absorbed that are later copies
+// of a multi-destination packet (RECLASSIFY_MULTI_DESTINATION, R26) and
+// returns the others, in order, in absorbed's storage. A callout that
+// absorbs at the egress layer and reinjects the first copy calls it so the
+// packet is not delivered once per copy it reinjected.
+func (w *Worker) DiscardLaterCopies(absorbed []*nbl.NBL) []*nbl.NBL {
+	keep := absorbed[:0]
+	for _, l := range absorbed {
+		if l.VSwitch.L2Flags&nbl.L2ReclassifyMultiDestination != 0 {
+			w.Discard(l)
+			continue
+		}
+		keep = append(keep, l)
+	}
+	return keep
 }
 
 // Reinject reinjects absorbed lists unmodified into the ingress path
@@ -152,7 +183,7 @@ func (w *Worker) Reinject(lists []*nbl.NBL) {
 				l.Next = nil
 			}
 			w.injectFailed.add(len(run))
-			w.Discard(run)
+			w.Discard(run...)
 			continue
 		}
 		w.reinjected.add(len(run))
@@ -230,7 +261,7 @@ func (w *Worker) Poll() int {
 			}
 		}
 		if w.q.sw.unloading.Load() || w.ce.c.Worker == nil {
-			w.Discard(batch) // R7: workers free, not inject, while unloading
+			w.Discard(batch...) // R7: workers free, not inject, while unloading
 		} else {
 			w.ce.c.Worker(w, batch)
 		}
@@ -247,7 +278,7 @@ func (w *Worker) Poll() int {
 // drainHeld discards everything the worker still holds (R7).
 func (w *Worker) drainHeld() {
 	if len(w.held) > 0 {
-		w.Discard(w.held)
+		w.Discard(w.held...)
 		w.held = w.held[:0]
 	}
 }

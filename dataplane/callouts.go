@@ -12,8 +12,13 @@ import (
 // Microsoft's "inspect" sample: classify PERMITs the packets the callout
 // injected itself (R21, R25) and absorbs every other one (BLOCK + ABSORB,
 // R27, R29); the worker inspects them out of band (Inspect, if set, sees
-// each batch) and reinjects them unmodified (R8). Register it, then add a
-// FilterCallout filter naming it at the layer(s) to inspect.
+// each batch) and reinjects them unmodified (R8). At the egress layer a
+// packet switched to several ports is classified once per destination
+// (R26): the first copy is reinjected, and the later ones, which carry
+// RECLASSIFY_MULTI_DESTINATION, are absorbed and discarded, since the
+// reinjected first copy is switched to every destination again. Register
+// it, then add a FilterCallout filter naming it at the layer(s) to
+// inspect.
 func NewInspector(name string, inspect func(batch []*nbl.NBL)) *Callout {
 	return &Callout{
 		Name: name,
@@ -33,7 +38,7 @@ func NewInspector(name string, inspect func(batch []*nbl.NBL)) *Callout {
 			if inspect != nil {
 				inspect(absorbed)
 			}
-			w.Reinject(absorbed)
+			w.Reinject(w.DiscardLaterCopies(absorbed))
 		},
 	}
 }

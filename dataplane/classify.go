@@ -113,6 +113,15 @@ type classifier struct {
 	// stage returns originals to its frame cache itself)
 	drop    func(lists []*nbl.NBL, reason DropReason, status inject.Status)
 	absorbL []link[*nbl.NBL]
+	slot    int // the workers' absorbIn this classifier feeds
+	batch   int
+}
+
+// addWorker gives the classifier an absorb link to w (a callout
+// registered after the classifier was made).
+func (c *classifier) addWorker(w *Worker) {
+	c.absorb = append(c.absorb, make([]*nbl.NBL, 0, c.batch))
+	c.absorbL = append(c.absorbL, w.absorbIn[c.slot])
 }
 
 // newClassifier returns a classifier for layer counting into cnt and
@@ -120,10 +129,9 @@ type classifier struct {
 func newClassifier(q *queue, layer Layer, batch int, cnt *stageCounters, slot int) *classifier {
 	c := &classifier{q: q, layer: layer, cnt: cnt, drop: func(lists []*nbl.NBL, reason DropReason, status inject.Status) {
 		q.drop(cnt, lists, reason, status)
-	}, permit: make([]*nbl.NBL, 0, batch), drops: make([]*nbl.NBL, 0, batch)}
+	}, permit: make([]*nbl.NBL, 0, batch), drops: make([]*nbl.NBL, 0, batch), slot: slot, batch: batch}
 	for _, w := range q.workers {
-		c.absorb = append(c.absorb, make([]*nbl.NBL, 0, batch))
-		c.absorbL = append(c.absorbL, w.absorbIn[slot])
+		c.addWorker(w)
 	}
 	c.call.Layer = layer
 	return c

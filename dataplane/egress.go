@@ -116,6 +116,9 @@ func (s *egressStage) Poll() int {
 			}
 			cl.FloodCopy = true
 			cl.Context = l.Context
+			// a copy of an injected packet is that injection's packet too
+			// (R24, G6): the injector's callout must see it as its own
+			cl.InjectedBy, cl.InjectContext = l.InjectedBy, l.InjectContext
 			q.txCnt.flooded.add(1)
 			copies = s.addCopy(copies, cl, p, nbl.L2ReclassifyMultiDestination)
 		}

@@ -119,6 +119,20 @@ type layerSet struct {
 // switch swaps it atomically when filters change.
 type filterSet struct {
 	layers [numLayers]layerSet
+	// handles are the injection handle ids of the callouts some filter of
+	// either layer calls: an injection through any other handle has no
+	// filter of its owner to see it again (R22).
+	handles []uint32
+}
+
+// hasHandle reports whether a filter calls the callout owning handle id.
+func (fs *filterSet) hasHandle(id uint32) bool {
+	for _, h := range fs.handles {
+		if h == id {
+			return true
+		}
+	}
+	return false
 }
 
 func fullMask(f Field) uint64 {
@@ -151,6 +165,9 @@ func compileFilters(filters []Filter, callouts map[string]*calloutEntry) (*filte
 			}
 			ls.filters = append(ls.filters, cf)
 			ls.callouts = ls.callouts || cf.callout != nil
+			if cf.callout != nil && cf.callout.handle != nil && !fs.hasHandle(cf.callout.handle.ID()) {
+				fs.handles = append(fs.handles, cf.callout.handle.ID())
+			}
 			switch key, kind := indexKey(&cf); kind {
 			case FieldMACDestination:
 				byDst[key] = append(byDst[key], int32(i))

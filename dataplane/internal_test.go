@@ -79,7 +79,12 @@ func newStaged(t testing.TB, callouts []*Callout, filters []Filter) (*Switch, *q
 		t.Fatal(err)
 	}
 	sw.mu.Unlock()
-	sw.running.Store(true) // accept injections; no lcores: the test polls
+	// accept injections; no lcores: the test polls
+	qs := sw.queues
+	sw.queueSnap.Store(&qs)
+	sw.running.Store(true)
+	sw.started.Store(true)
+	sw.accepting.Store(true)
 	return sw, sw.queues[0], a, b
 }
 
@@ -301,7 +306,7 @@ func TestIncomingValues(t *testing.T) {
 	if eg.DestPortID != 2 || eg.SourcePortID != 1 || eg.VLANID != 42 || eg.MACDestination != 0x020000000002 {
 		t.Fatalf("egress incoming values %+v", eg)
 	}
-	if !sw.PortValid(0, 0) || sw.PortValid(7, 0) || sw.PortValid(1, 1) {
+	if t2 := (target{sw}); !t2.PortValid(0, 0) || t2.PortValid(7, 0) || t2.PortValid(1, 1) {
 		t.Fatal("PortValid: port 0 must be valid (R13), unknown ports and NIC indexes not (R12)")
 	}
 	sw.running.Store(false)

@@ -78,15 +78,8 @@ func newQueue(sw *Switch, idx int, callouts []*calloutEntry) (*queue, error) {
 	} else if q.retireL, err = newLink[*nbl.NBL](cfg.Link, all, true); err != nil {
 		return nil, err
 	}
-	for _, ce := range callouts {
-		w := &Worker{q: q, ce: ce, reserve: q.txCaches.reserve,
-			scratch: make([]*nbl.NBL, 0, cfg.Batch), reinj: make([]*nbl.NBL, 0, cfg.Batch)}
-		for layer := range w.absorbIn {
-			if w.absorbIn[layer], err = newLink[*nbl.NBL](cfg.Link, cfg.RingSize, false); err != nil {
-				return nil, err
-			}
-		}
-		q.workers = append(q.workers, w)
+	if err := q.addWorkers(callouts); err != nil {
+		return nil, err
 	}
 	q.ingress = newIngress(q, q.rxCnt, q.rxCaches.frames, q.fwd, int(LayerIngress))
 	if cfg.Mode == ModePipeline {
@@ -99,6 +92,51 @@ func newQueue(sw *Switch, idx int, callouts []*calloutEntry) (*queue, error) {
 	q.egress = newEgress(q)
 	q.completion = newCompletion(q)
 	return q, nil
+}
+
+// addWorkers gives the queue a worker for each of callouts (registered
+// after the ones it has), and its classifiers an absorb link to each. Only
+// while the switch is stopped.
+func (q *queue) addWorkers(callouts []*calloutEntry) error {
+	cfg := q.sw.cfg
+	for _, ce := range callouts {
+		w := &Worker{q: q, ce: ce, reserve: q.txCaches.reserve, switchID: q.sw.id, discardBuf: make([]*nbl.NBL, 0, cfg.Batch),
+			scratch: make([]*nbl.NBL, 0, cfg.Batch), reinj: make([]*nbl.NBL, 0, cfg.Batch)}
+		for layer := range w.absorbIn {
+			var err error
+			if w.absorbIn[layer], err = newLink[*nbl.NBL](cfg.Link, cfg.RingSize, false); err != nil {
+				return err
+			}
+		}
+		q.workers = append(q.workers, w)
+		for _, c := range []*classifier{q.ingressCls(), q.reinjCls(), q.egressCls()} {
+			if c != nil {
+				c.addWorker(w)
+			}
+		}
+	}
+	return nil
+}
+
+func (q *queue) ingressCls() *classifier {
+	if q.ingress == nil {
+		return nil
+	}
+	return q.ingress.cls
+}
+
+func (q *queue) reinjCls() *classifier {
+	if q.reinj == nil {
+		return nil
+	}
+	return q.reinj.cls
+}
+
+func (q *queue) egressCls() *classifier {
+	if q.egress == nil {
+		return nil
+	}
+	return q.egress.cls
 }
 
 // cacheSet is the descriptor caches of one lcore.

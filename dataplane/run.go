@@ -3,6 +3,7 @@ package dataplane
 import (
 	"errors"
 	"fmt"
+	"runtime"
 	"strings"
 	"sync"
 	"time"
@@ -13,6 +14,11 @@ import (
 // Start builds the queues' pipelines, places their stages on lcores per
 // the mode and starts them. Callouts must be registered before.
 func (sw *Switch) Start() error {
+	sw.life.Lock()
+	defer sw.life.Unlock()
+	if sw.closed {
+		return ErrClosed
+	}
 	sw.mu.Lock()
 	defer sw.mu.Unlock()
 	if sw.running.Load() {
@@ -30,7 +36,11 @@ func (sw *Switch) Start() error {
 	}
 	sw.plan = fmt.Sprintf("%s, %s links: %s", sw.cfg.Mode, sw.cfg.Link, strings.Join(parts, " "))
 	sw.stop = make(chan struct{})
+	qs := sw.queues
+	sw.queueSnap.Store(&qs)
 	sw.running.Store(true)
+	sw.started.Store(true)
+	sw.accepting.Store(true)
 	for _, q := range sw.queues {
 		q.completion.completer.Rebind()
 	}
@@ -59,9 +69,15 @@ func (sw *Switch) Start() error {
 	return nil
 }
 
-// buildQueues builds the pipelines once; mu must be held.
+// buildQueues builds the pipelines the first time, and gives them workers
+// for the callouts registered since; mu must be held.
 func (sw *Switch) buildQueues() error {
 	if sw.queues != nil {
+		for _, q := range sw.queues {
+			if err := q.addWorkers(sw.calloutList[len(q.workers):]); err != nil {
+				return fmt.Errorf("queue %d: %w", q.idx, err)
+			}
+		}
 		return nil
 	}
 	for i := 0; i < sw.cfg.Queues; i++ {
@@ -85,14 +101,26 @@ func (sw *Switch) Plan() string {
 // ErrLeak is returned by Stop when frames are missing after the drain.
 var ErrLeak = errors.New("frames missing after drain")
 
+// ErrClosed is returned by Start after Close.
+var ErrClosed = errors.New("switch is closed")
+
 // Stop drains the switch and stops its lcores, in the order of R7: from now
 // on classify permits instead of calling callouts, and workers discard
 // instead of reinjecting; nothing more is received; the lcores stop; then
 // the stages run on the calling goroutine until every ring is empty, every
 // injection has completed and every frame not held by a port is back in
 // the pool. It returns ErrLeak (wrapped, with the numbers) if frames are
-// missing then. The switch may be started again.
+// missing then. The switch may be started again. Stop may be called from
+// any goroutine, also while another Stop or Close runs (it then waits for
+// that one); on a stopped switch it does nothing.
 func (sw *Switch) Stop() error {
+	sw.life.Lock()
+	defer sw.life.Unlock()
+	return sw.stopLocked()
+}
+
+// stopLocked is Stop; life must be held.
+func (sw *Switch) stopLocked() error {
 	if !sw.running.Load() {
 		return nil
 	}
@@ -108,6 +136,13 @@ func (sw *Switch) Stop() error {
 		for _, w := range q.workers {
 			w.drainHeld()
 		}
+	}
+	sw.quiesce()
+	// No more injections: wait out the inject calls that saw accepting
+	// set, then drain what they queued.
+	sw.accepting.Store(false)
+	for sw.injecting.Load() != 0 {
+		runtime.Gosched()
 	}
 	sw.quiesce()
 	sw.mu.Lock()
@@ -170,9 +205,16 @@ func (sw *Switch) flushCaches() {
 
 // Close stops the switch if it runs, destroys the callouts' injection
 // handles (R7: after their injections have completed), closes every port
-// and detaches from the engine. The switch cannot be started again.
+// and detaches from the engine. The switch cannot be started again; a
+// second Close does nothing.
 func (sw *Switch) Close() error {
-	err := sw.Stop()
+	sw.life.Lock()
+	defer sw.life.Unlock()
+	if sw.closed {
+		return nil
+	}
+	sw.closed = true
+	err := sw.stopLocked()
 	sw.mu.Lock()
 	for _, ce := range sw.calloutList {
 		if st := ce.handle.Destroy(); st != inject.StatusSuccess && err == nil {
@@ -188,7 +230,7 @@ func (sw *Switch) Close() error {
 		}
 	}
 	frames.Flush()
-	sw.eng.Detach(sw)
+	sw.eng.Detach(target{sw})
 	if a := sw.Accounting(); a.Leaked != 0 && err == nil {
 		err = fmt.Errorf("close: %w: %+v", ErrLeak, a)
 	}
@@ -258,7 +300,7 @@ func (sw *Switch) Accounting() Accounting {
 		}
 	}
 	if !sw.running.Load() {
-		for _, q := range sw.queues {
+		for _, q := range sw.queueList() {
 			a.InFlight += q.inFlight()
 		}
 		a.Leaked = a.FramesTotal - a.FramesFree - a.FramesInPort - a.InFlight
@@ -266,10 +308,19 @@ func (sw *Switch) Accounting() Accounting {
 	return a
 }
 
+// queueList returns the queues as the last Start left them (nil before),
+// for readers on any goroutine.
+func (sw *Switch) queueList() []*queue {
+	if qs := sw.queueSnap.Load(); qs != nil {
+		return *qs
+	}
+	return nil
+}
+
 // Stats sums the counters of every queue.
 func (sw *Switch) Stats() Stats {
 	st := Stats{Drops: map[string]uint64{}}
-	for _, q := range sw.queues {
+	for _, q := range sw.queueList() {
 		var qrx uint64
 		for i, c := range []*stageCounters{q.rxCnt, q.txCnt} {
 			if i == 1 && c == q.rxCnt {

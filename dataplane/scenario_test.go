@@ -46,14 +46,14 @@ func (rw *rewriter) callout() *dataplane.Callout {
 				rw.to.Put(buf[0:6])
 				l, st := inject.AllocateNetBufferAndNetBufferList(w.Reserve(), buf, 0, uint32(len(buf)))
 				if st != inject.StatusSuccess {
-					w.Discard([]*nbl.NBL{orig})
+					w.Discard(orig)
 					continue
 				}
 				st = w.Handle().InjectVSwitchEthernetIngressAsync(nil, 0, nil, w.SwitchID(),
 					orig.VSwitch.SourcePortID, 0, l, rw.complete, orig)
 				if st != inject.StatusSuccess {
 					inject.FreeNetBufferList(w.Reserve(), l)
-					w.Discard([]*nbl.NBL{orig})
+					w.Discard(orig)
 					continue
 				}
 				rw.injected.Add(1)
@@ -72,7 +72,7 @@ func (rw *rewriter) complete(ctx any, l *nbl.NBL, _ bool) {
 		rw.compCache = rw.sw.Arena().Reserve().NewCache(64)
 	}
 	inject.FreeNetBufferList(rw.compCache, l)
-	rw.worker.Discard([]*nbl.NBL{ctx.(*nbl.NBL)})
+	rw.worker.Discard(ctx.(*nbl.NBL))
 	n := rw.completed.Add(1)
 	if rw.panicEvery > 0 && n%rw.panicEvery == 0 {
 		panic("callout bug")

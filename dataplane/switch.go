@@ -111,6 +111,19 @@ type Switch struct {
 	running   atomic.Bool
 	unloading atomic.Bool // R7: classify permits instead of calling callouts
 	stopRX    atomic.Bool // drain: no more receiving
+
+	// life serialises Start, Stop and Close, which may be called from any
+	// goroutine, at once; a Stop waits for a concurrent one to finish.
+	life   sync.Mutex
+	closed bool // life protects closed: Close has run
+
+	// Injections (see target.Inject): accepting is true from Start until
+	// Stop's last drain; started once a Start has run; injecting counts
+	// inject calls inside target.Inject; queueSnap is the queues for them.
+	accepting atomic.Bool
+	started   atomic.Bool
+	injecting atomic.Int64
+	queueSnap atomic.Pointer[[]*queue]
 }
 
 // WithDefaults returns c with every zero size replaced by its default (see
@@ -158,7 +171,7 @@ func New(eng *inject.Engine, cfg Config) (*Switch, error) {
 	sw.finishCopyFn = sw.finishCopy
 	fs, _ := compileFilters(nil, nil)
 	sw.filters.Store(fs)
-	eng.Attach(sw)
+	eng.Attach(target{sw})
 	return sw, nil
 }
 
@@ -171,39 +184,56 @@ func (sw *Switch) Engine() *inject.Engine { return sw.eng }
 // Config returns the configuration with defaults filled in.
 func (sw *Switch) Config() Config { return sw.cfg }
 
-// ---- inject.Switch ----
-
-// ID implements inject.Switch: the switch's GUID (R11).
+// ID returns the switch's GUID: the VSWITCH_ID incoming value callouts
+// see and the vSwitchId an inject call names (R11).
 func (sw *Switch) ID() inject.GUID { return sw.id }
 
-// PortValid implements inject.Switch: port 0 always (R13), else an attached
-// port with that NIC index (R12).
-func (sw *Switch) PortValid(id uint32, nic uint16) bool {
+// target is the switch as the injection engine sees it (inject.Switch).
+// It is unexported so that nothing outside the package can hand the
+// switch an injection that the engine has not validated (G1).
+type target struct{ sw *Switch }
+
+func (t target) ID() inject.GUID { return t.sw.id }
+
+// PortValid: port 0 always (R13), else an attached port with that NIC
+// index (R12).
+func (t target) PortValid(id uint32, nic uint16) bool {
 	if id == 0 {
 		return true
 	}
-	p := sw.portByID(id)
+	p := t.sw.portByID(id)
 	return p != nil && p.attached() && nic <= p.MaxNIC
 }
 
-// HasCallouts implements inject.Switch (R22, R9).
-func (sw *Switch) HasCallouts() bool {
-	fs := sw.filters.Load()
-	return fs.layers[LayerIngress].callouts || fs.layers[LayerEgress].callouts
-}
+// HasCallouts: a filter of either layer calls the callout that owns the
+// handle (R22, R9).
+func (t target) HasCallouts(handle uint32) bool { return t.sw.filters.Load().hasHandle(handle) }
 
-// Inject implements inject.Switch: the injection goes to the injection
-// ring of the queue that owns its first list.
-func (sw *Switch) Inject(inj inject.Injection) bool {
-	qs := sw.queues
-	if len(qs) == 0 || !sw.running.Load() && !sw.draining() {
-		return false
+// Inject queues the injection on the injection link of the queue that
+// owns its first list. It is refused with STATUS_FWP_L2_DRIVER_NOT_READY
+// before the first Start and STATUS_NDIS_PAUSED while stopped (R41): no
+// stage would ever take it, and the handle's Destroy would wait for it
+// for ever (R4).
+func (t target) Inject(inj inject.Injection) inject.Status {
+	sw := t.sw
+	// injecting pairs with Stop: Stop clears accepting and then waits for
+	// injecting to reach 0, so an injection either sees accepting false or
+	// is queued before Stop's last drain.
+	sw.injecting.Add(1)
+	defer sw.injecting.Add(-1)
+	if !sw.accepting.Load() {
+		if sw.started.Load() {
+			return inject.StatusNDISPaused
+		}
+		return inject.StatusFwpL2DriverNotReady
 	}
+	qs := *sw.queueSnap.Load()
 	q := qs[int(inj.Lists.Queue)%len(qs)]
-	return enqueueOne(q.inj, inj)
+	if !enqueueOne(q.inj, inj) {
+		return inject.StatusInsufficientResources
+	}
+	return inject.StatusSuccess
 }
-
-func (sw *Switch) draining() bool { return sw.stopRX.Load() }
 
 // ---- ports ----
 
@@ -432,6 +462,11 @@ func (sw *Switch) Handle(callout string) *inject.Handle {
 func (sw *Switch) SetFilters(filters []Filter) error {
 	sw.mu.Lock()
 	defer sw.mu.Unlock()
+	return sw.setFilters(filters)
+}
+
+// setFilters compiles and installs filters; mu must be held.
+func (sw *Switch) setFilters(filters []Filter) error {
 	fs, err := compileFilters(filters, sw.callouts)
 	if err != nil {
 		return fmt.Errorf("set filters: %w", err)
@@ -441,10 +476,16 @@ func (sw *Switch) SetFilters(filters []Filter) error {
 	return nil
 }
 
+// Filters returns the filters in force, as given.
+func (sw *Switch) Filters() []Filter {
+	sw.mu.Lock()
+	defer sw.mu.Unlock()
+	return append([]Filter(nil), sw.filterSrc...)
+}
+
 // AddFilter adds one filter to the set.
 func (sw *Switch) AddFilter(f Filter) error {
 	sw.mu.Lock()
-	src := append(append([]Filter(nil), sw.filterSrc...), f)
-	sw.mu.Unlock()
-	return sw.SetFilters(src)
+	defer sw.mu.Unlock()
+	return sw.setFilters(append(append([]Filter(nil), sw.filterSrc...), f))
 }

@@ -25,21 +25,26 @@ type Switch interface {
 	// port with NIC index nic (R12); port 0, the default port, is always
 	// valid (R13).
 	PortValid(port uint32, nic uint16) bool
-	// HasCallouts reports whether any callout filter is registered at the
-	// vSwitch layers, whose owner can see the injected packets again;
-	// injecting with none fails (R22). Either layer counts: packets
-	// absorbed at egress are reinjected through the ingress call (R9).
-	HasCallouts() bool
+	// HasCallouts reports whether the owner of the handle with id handle
+	// has a callout filter at a vSwitch layer, so it can see the injected
+	// packets again; injecting with none fails (R22). Either layer counts:
+	// packets absorbed at egress are reinjected through the ingress call
+	// (R9).
+	HasCallouts(handle uint32) bool
 	// Inject takes ownership of an accepted injection and queues it on the
-	// switch's injection ring, or returns false (the ring is full) and
-	// keeps nothing. The switch calls inj.Tag before it classifies the
-	// lists, and eventually passes each list, with Status set, to a
-	// Completer (R16, R18, G2).
-	Inject(inj Injection) bool
+	// switch's injection ring and returns STATUS_SUCCESS, or keeps nothing
+	// and returns why not: STATUS_INSUFFICIENT_RESOURCES (the ring is
+	// full; retry later), STATUS_FWP_L2_DRIVER_NOT_READY (never started),
+	// STATUS_NDIS_PAUSED (stopped). The switch calls inj.Tag before it
+	// classifies the lists, and eventually passes each list, with Status
+	// set, to a Completer (R16, R18, G2).
+	Inject(inj Injection) Status
 }
 
-// maxHandles bounds the handles alive at once; ids carry a generation above
-// the slot bits so an id is never reused.
+// maxHandles bounds the handles alive at once; ids carry a 20-bit
+// generation above the slot bits, so an id comes back only after 2^20
+// more handles have been created (a list still tagged with it by then
+// would read as injected by the new handle).
 const (
 	handleSlotBits = 12
 	maxHandles     = 1 << handleSlotBits

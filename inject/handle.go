@@ -41,7 +41,7 @@ const (
 // completed (R4).
 type Handle struct {
 	eng   *Engine
-	id    uint32        // tag written into injected NBLs; never reused
+	id    uint32        // tag written into injected NBLs; reused only after 2^20 creations (see maxHandles)
 	types InjectionType // the flags it was created with
 
 	// pending counts NBLs accepted and not yet completed. Inject adds

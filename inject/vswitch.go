@@ -17,11 +17,17 @@ type Injection struct {
 }
 
 // Tag writes the injection's tag, contexts and source port/NIC into every
-// list of the chain (R12, R20) and sets Status to STATUS_PENDING. The switch
-// calls it once, on the goroutine that took the injection off its ring,
+// list of the chain (R12, R20) and sets Status to STATUS_PENDING. What the
+// lists carried from an earlier pass through the egress layer (the
+// destination port and RECLASSIFY_MULTI_DESTINATION, R26, R40) is cleared:
+// an injected packet enters at ingress and is switched anew. The switch
+// calls Tag once, on the goroutine that took the injection off its ring,
 // before the lists are classified again.
 func (inj *Injection) Tag() {
 	for l := inj.Lists; l != nil; l = l.Next {
+		l.VSwitch.Flags &^= nbl.MetaDestinationPortID
+		l.VSwitch.DestinationPortID = 0
+		l.VSwitch.L2Flags &^= nbl.L2ReclassifyMultiDestination
 		l.InjectedBy = inj.handle
 		l.InjectContext = inj.context
 		l.Complete = inj.complete
@@ -56,12 +62,16 @@ const ethHeaderLen = 14
 //   - vSwitchID missing or unknown, port or NIC unknown ->
 //     STATUS_INVALID_PARAMETER (R11, R12)
 //   - lists nil -> STATUS_FWP_NULL_POINTER; a list already in flight or
-//     twice in the chain (R22b), shorter than an Ethernet header (R14), or
-//     the chain longer than 65536 -> STATUS_INVALID_PARAMETER
+//     twice in the chain (R22b), a data window shorter than an Ethernet
+//     header or past the end of its frame (R14), or the chain longer than
+//     65536 -> STATUS_INVALID_PARAMETER
 //   - complete nil while the chain holds a clone or an allocated list ->
 //     STATUS_INVALID_PARAMETER (R15)
-//   - no callout filter at either vSwitch layer -> STATUS_INVALID_DEVICE_STATE (R22)
-//   - the switch's injection ring is full -> STATUS_INSUFFICIENT_RESOURCES
+//   - the handle's owner has no callout filter at either vSwitch layer ->
+//     STATUS_INVALID_DEVICE_STATE (R22)
+//   - the switch has never been started -> STATUS_FWP_L2_DRIVER_NOT_READY;
+//     it is stopped -> STATUS_NDIS_PAUSED (R41); its injection ring is
+//     full -> STATUS_INSUFFICIENT_RESOURCES (retry later)
 //
 // On any failure no completion will run and the caller still owns every
 // list, unchanged (R17). On STATUS_SUCCESS the engine owns every list until
@@ -100,7 +110,7 @@ func (h *Handle) InjectVSwitchEthernetIngressAsync(
 	if st != StatusSuccess {
 		return st
 	}
-	if !sw.HasCallouts() {
+	if !sw.HasCallouts(h.id) {
 		unmarkChain(lists, n)
 		return StatusInvalidDeviceState
 	}
@@ -117,10 +127,10 @@ func (h *Handle) InjectVSwitchEthernetIngressAsync(
 		complete: complete, completionContext: completionContext,
 		sourcePortID: sourcePortID, sourceNICIndex: sourceNICIndex,
 	}
-	if !sw.Inject(inj) {
+	if st := sw.Inject(inj); st != StatusSuccess {
 		unmarkChain(lists, n)
 		h.release(int64(n))
-		return StatusInsufficientResources
+		return st
 	}
 	return StatusSuccess
 }
@@ -135,7 +145,7 @@ func markChain(head *nbl.NBL, noCompletion bool) (int, Status) {
 		switch {
 		case l.InFlight || n == maxChain: // R22b, or a cycle
 			st = StatusInvalidParameter
-		case l.FirstNetBuffer == nil || l.FirstNetBuffer.DataLength < ethHeaderLen: // R14
+		case l.FirstNetBuffer != l.NB() || !windowValid(l.NB()): // R14, R38
 			st = StatusInvalidParameter
 		case noCompletion && !isOriginal(l): // R15
 			st = StatusInvalidParameter
@@ -148,6 +158,12 @@ func markChain(head *nbl.NBL, noCompletion bool) (int, Status) {
 		n++
 	}
 	return n, StatusSuccess
+}
+
+// windowValid reports whether b's data window holds at least an Ethernet
+// header and lies inside its frame (summed in 64 bits: no wrap-around).
+func windowValid(b *nbl.NB) bool {
+	return b.DataLength >= ethHeaderLen && uint64(b.DataOffset)+uint64(b.DataLength) <= uint64(len(b.Frame()))
 }
 
 // unmarkChain clears InFlight on the first n lists of the chain.

@@ -246,8 +246,11 @@ type captureSwitch struct {
 
 func (s *captureSwitch) ID() inject.GUID                  { return s.id }
 func (s *captureSwitch) PortValid(uint32, uint16) bool    { return true }
-func (s *captureSwitch) HasCallouts() bool                { return true }
-func (s *captureSwitch) Inject(inj inject.Injection) bool { s.got = append(s.got, inj); return true }
+func (s *captureSwitch) HasCallouts(uint32) bool { return true }
+func (s *captureSwitch) Inject(inj inject.Injection) inject.Status {
+	s.got = append(s.got, inj)
+	return inject.StatusSuccess
+}
 
 // G4: originals injected without a completion go straight back to their
 // owner; R15 allows nil completion only for them.
@@ -348,4 +351,30 @@ func TestStrictModeCatchesUseAfterSuccess(t *testing.T) {
 	}
 	e.frames.Put(b)
 	e.checkAllFree()
+}
+
+// R26, R40: a list absorbed at egress and reinjected enters ingress
+// afresh: Tag clears the destination port and RECLASSIFY_MULTI_DESTINATION
+// it carried from the egress layer, and keeps the rest of its metadata.
+func TestTagClearsEgressMetadata(t *testing.T) {
+	eng := inject.NewEngine()
+	sw := &captureSwitch{id: switchID}
+	eng.Attach(sw)
+	h, _ := eng.InjectionHandleCreate(0, inject.InjectionTypeL2)
+	arena, _ := nbl.NewArena(nbl.Config{Frames: 16, FrameSize: 2048, Reserve: 16})
+	reserve := arena.Reserve().NewCache(4)
+	l, _ := inject.AllocateNetBufferAndNetBufferList(reserve, make([]byte, 60), 0, 60)
+	l.VSwitch = nbl.VSwitchMeta{Flags: nbl.MetaDestinationPortID | nbl.MetaPacketContext, DestinationPortID: 3,
+		L2Flags: nbl.L2ReclassifyMultiDestination | nbl.L2RawIPv4, PacketContext: 9}
+	if st := h.InjectVSwitchEthernetIngressAsync(nil, 0, nil, switchID[:], 2, 0, l, newRecorder().complete, nil); st != inject.StatusSuccess {
+		t.Fatal(st)
+	}
+	sw.got[0].Tag()
+	v := l.VSwitch
+	if v.Flags&nbl.MetaDestinationPortID != 0 || v.DestinationPortID != 0 || v.L2Flags&nbl.L2ReclassifyMultiDestination != 0 {
+		t.Fatalf("egress metadata survived the reinjection: %+v", v)
+	}
+	if v.L2Flags&nbl.L2RawIPv4 == 0 || v.PacketContext != 9 || v.SourcePortID != 2 || v.Flags&nbl.MetaPacketContext == 0 {
+		t.Fatalf("ingress metadata lost: %+v", v)
+	}
 }

@@ -106,8 +106,9 @@ func (s *Switch) PortValid(port uint32, nic uint16) bool {
 	return ok && nic <= max
 }
 
-// HasCallouts implements inject.Switch.
-func (s *Switch) HasCallouts() bool { return s.callout.Load() }
+// HasCallouts implements inject.Switch: whatever SetCallouts said, for
+// every handle.
+func (s *Switch) HasCallouts(uint32) bool { return s.callout.Load() }
 
 // SetCallouts sets what HasCallouts reports (R22).
 func (s *Switch) SetCallouts(on bool) { s.callout.Store(on) }
@@ -141,20 +142,20 @@ func (s *Switch) Detach() {
 }
 
 // Inject implements inject.Switch.
-func (s *Switch) Inject(inj inject.Injection) bool {
+func (s *Switch) Inject(inj inject.Injection) inject.Status {
 	if s.strict {
 		s.strictMu.Lock()
 		defer s.strictMu.Unlock()
 		s.Injections.Add(1)
 		s.strictCh <- inj
 		<-s.strictOK
-		return true
+		return inject.StatusSuccess
 	}
 	if s.ring.EnqueueBulk([]inject.Injection{inj}) == 0 {
-		return false
+		return inject.StatusInsufficientResources
 	}
 	s.Injections.Add(1)
-	return true
+	return inject.StatusSuccess
 }
 
 // Pending returns the injections queued and not yet taken.
