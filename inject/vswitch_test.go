@@ -244,9 +244,9 @@ type captureSwitch struct {
 	got []inject.Injection
 }
 
-func (s *captureSwitch) ID() inject.GUID                  { return s.id }
-func (s *captureSwitch) PortValid(uint32, uint16) bool    { return true }
-func (s *captureSwitch) HasCallouts(uint32) bool { return true }
+func (s *captureSwitch) ID() inject.GUID               { return s.id }
+func (s *captureSwitch) PortValid(uint32, uint16) bool { return true }
+func (s *captureSwitch) HasCallouts(uint32) bool       { return true }
 func (s *captureSwitch) Inject(inj inject.Injection) inject.Status {
 	s.got = append(s.got, inj)
 	return inject.StatusSuccess
