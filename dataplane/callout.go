@@ -26,8 +26,12 @@ const (
 // CalloutFlags are FWP_CALLOUT_FLAG_* values.
 type CalloutFlags uint32
 
-// CalloutAllowL2BatchClassify lets the engine hand the callout several
-// packets per call; cloning is then refused (R31).
+// CalloutAllowL2BatchClassify is FWP_CALLOUT_FLAG_ALLOW_L2_BATCH_CLASSIFY
+// (R31): the engine may hand the callout several packets per call, and the
+// callout may then neither clone nor reference them. This dataplane calls
+// such a callout once per packet, as it does every callout, with
+// List.BatchClassify set during the call, so the clone call refuses
+// (STATUS_INVALID_PARAMETER) as it would for a chain.
 const CalloutAllowL2BatchClassify CalloutFlags = 0x80
 
 // ClassifyOut models FWPS_CLASSIFY_OUT0: the callout sets ActionType and
@@ -50,9 +54,8 @@ type Call struct {
 }
 
 // Callout is a registered callout. Classify runs on the classify stage for
-// every packet a callout filter matches (or, with
-// CalloutAllowL2BatchClassify, for each packet of a batch, with
-// List.BatchClassify set). Returning ActionBlock with ClassifyFlagAbsorb
+// every packet a callout filter matches (with CalloutAllowL2BatchClassify,
+// with List.BatchClassify set during the call). Returning ActionBlock with ClassifyFlagAbsorb
 // takes ownership of the list (R27): the switch moves it to the callout's
 // absorb ring and Worker gets it later, out of band (R29).
 type Callout struct {

@@ -73,7 +73,15 @@ func (ls *layerSet) classify(c *Call, out *ClassifyOut, unloading bool) (verdict
 			*out = ClassifyOut{ActionType: ActionContinue, Rights: rights}
 			c.Filter = f.name
 			c.Handle = f.handle
-			f.classifyFn(c, out)
+			if f.batch {
+				// R31: in batch mode the callout may not clone or
+				// reference; the clone call refuses while this is set
+				c.List.BatchClassify = true
+				f.classifyFn(c, out)
+				c.List.BatchClassify = false
+			} else {
+				f.classifyFn(c, out)
+			}
 			if out.ActionType == ActionBlock {
 				if out.Flags&ClassifyFlagAbsorb != 0 {
 					return verdictAbsorb, f.callout

@@ -96,6 +96,7 @@ type compiledFilter struct {
 	classifyFn func(*Call, *ClassifyOut)
 	handle     *inject.Handle
 	clearRight bool
+	batch      bool // the callout allows L2 batch classify (R31)
 	name       string
 }
 
@@ -217,6 +218,7 @@ func compileFilter(f Filter, callouts map[string]*calloutEntry) (compiledFilter,
 			return cf, fmt.Errorf("%w %q: callout %q is not registered", ErrFilter, f.Name, f.Callout)
 		}
 		cf.callout, cf.classifyFn, cf.handle = ce, ce.c.Classify, ce.handle
+		cf.batch = ce.c.Flags&CalloutAllowL2BatchClassify != 0
 	default:
 		return cf, fmt.Errorf("%w %q: unknown action %d", ErrFilter, f.Name, f.Action)
 	}

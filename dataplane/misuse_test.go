@@ -240,3 +240,34 @@ func TestSwitchExportsNoInjectBypass(t *testing.T) {
 		}
 	}
 }
+
+// R31: a callout that allows L2 batch classify may not clone the packets
+// it is given: the clone call refuses while it classifies them, and the
+// flag is gone once it returns.
+func TestBatchClassifyRefusesClone(t *testing.T) {
+	var refused, cloned, after atomic.Int64
+	var reserve *nbl.Cache
+	c := &dataplane.Callout{Name: "batch", Flags: dataplane.CalloutAllowL2BatchClassify,
+		Classify: func(c *dataplane.Call, out *dataplane.ClassifyOut) {
+			if _, st := inject.AllocateCloneNetBufferList(reserve, c.List, 0); st == inject.StatusInvalidParameter {
+				refused.Add(1)
+			} else {
+				cloned.Add(1)
+			}
+			out.ActionType = dataplane.ActionPermit
+		}}
+	plain := &dataplane.Callout{Name: "plain", Classify: func(c *dataplane.Call, out *dataplane.ClassifyOut) {
+		if c.List.BatchClassify {
+			after.Add(1)
+		}
+		out.ActionType = dataplane.ActionPermit
+	}}
+	r := newRig(t, rigOpts{limit: 100, callouts: []*dataplane.Callout{c, plain},
+		filters: []dataplane.Filter{{Name: "b", Layer: dataplane.LayerIngress, Weight: 2, Action: dataplane.FilterCallout, Callout: "batch"},
+			{Name: "p", Layer: dataplane.LayerIngress, Weight: 1, Action: dataplane.FilterCallout, Callout: "plain"}}})
+	reserve = r.sw.Arena().Reserve().NewCache(2)
+	r.run(func() bool { return r.received(2) >= 100 })
+	if refused.Load() != 100 || cloned.Load() != 0 || after.Load() != 0 {
+		t.Fatalf("clones refused %d, made %d; flag seen by the next callout %d", refused.Load(), cloned.Load(), after.Load())
+	}
+}
