@@ -25,10 +25,28 @@ type LatencyNS struct {
 	Max   int64 `json:"max"`
 }
 
+// SchemaVersion is the version of the JSON documents "dataplane bench" and
+// "dataplane run" print (docs/cli.md lists their keys). It changes
+// whenever a key is renamed or removed or changes meaning.
+const SchemaVersion = 2
+
+// Envelope is what every JSON document of the CLI starts with.
+type Envelope struct {
+	SchemaVersion int    `json:"schema_version"`
+	Command       string `json:"command"`  // bench | run
+	Scenario      string `json:"scenario"` // the bench scenario; "run" for run
+	Machine       string `json:"machine"`  // CPU model, CPUs, kernel
+}
+
+// NewEnvelope returns the envelope for command and scenario.
+func NewEnvelope(command, scenario string) Envelope {
+	return Envelope{SchemaVersion: SchemaVersion, Command: command, Scenario: scenario}
+}
+
 // Report is the JSON the CLI prints: the median over the subject's runs,
 // the baseline's, and each run.
 type Report struct {
-	Scenario    string            `json:"scenario"`
+	Envelope
 	Path        string            `json:"path,omitempty"`
 	Mode        string            `json:"mode"`
 	Link        string            `json:"link"`
@@ -58,10 +76,9 @@ type Report struct {
 		Start int64 `json:"start"`
 		End   int64 `json:"end"`
 	} `json:"rss_kb"`
-	Accounting AccountingReport `json:"accounting"`
-	Runs       []RunReport      `json:"runs"`
-	CoreRTTNS  int64            `json:"core_rtt_ns,omitempty"` // cache-line round trip between the two CPUs used, measured before the runs
-	Machine    string           `json:"machine"`
+	Accounting dataplane.Accounting `json:"accounting"` // the subject's last run, after its drain
+	Runs       []RunReport          `json:"runs"`
+	CoreRTTNS  int64                `json:"core_rtt_ns,omitempty"` // cache-line round trip between the two CPUs used, measured before the runs
 }
 
 // BaselineReport is the baseline's median.
@@ -72,14 +89,6 @@ type BaselineReport struct {
 	// BusyNSPerPacket is measured as the subject's is (AF_XDP baselines;
 	// 0 where the baseline does not measure it).
 	BusyNSPerPacket float64 `json:"busy_ns_per_packet"`
-}
-
-// AccountingReport is the frame accounting at the end of the subject's
-// last run.
-type AccountingReport struct {
-	FramesTotal     int `json:"frames_total"`
-	FramesFreeAtEnd int `json:"frames_free_at_end"`
-	Leaked          int `json:"leaked"`
 }
 
 // RunReport is one run, in the order they ran.
@@ -193,6 +202,9 @@ func alternate(rep *Report, runs int, baseline bool, baselineName string, run ru
 	rep.Gbps = last.Gbps
 	rep.DurationS = last.Elapsed.Seconds()
 	rep.Drops = last.Stats.Drops
+	if rep.Drops == nil {
+		rep.Drops = map[string]uint64{}
+	}
 	if last.Missed > 0 { // the generator port's, before the switch
 		rep.Drops = maps.Clone(rep.Drops)
 		if rep.Drops == nil {
@@ -212,8 +224,7 @@ func alternate(rep *Report, runs int, baseline bool, baselineName string, run ru
 		busy = append(busy, r.BusyNSPerPacket)
 	}
 	rep.BusyNSPerPacket = median(busy)
-	rep.Accounting = AccountingReport{FramesTotal: last.Accounting.FramesTotal,
-		FramesFreeAtEnd: last.Accounting.FramesFree, Leaked: last.Accounting.Leaked}
+	rep.Accounting = last.Accounting
 	if baseline {
 		rep.Baseline = &BaselineReport{Name: baselineName, Mpps: median(base), Latency: medianLatency(baseLat),
 			BusyNSPerPacket: median(baseBusy)}
@@ -279,8 +290,8 @@ func dropReasons(m map[string]uint64) string {
 // none); hgrm, if not nil, receives the subject's last latency
 // distribution in HdrHistogram's percentile text format.
 func ComparePipeline(o PipelineOptions, runs int, baseline bool, progress io.Writer, hgrm io.Writer, plotPath string) (*Report, error) {
-	rep := &Report{Scenario: "pipeline-mem", Path: string(o.Path), Mode: o.Mode.String(), Link: o.Link.String(),
-		FrameSize: max(o.FrameSize, 64), Batch: o.Batch, Machine: machine()}
+	rep := &Report{Envelope: NewEnvelope("bench", "pipeline-mem"), Path: string(o.Path), Mode: o.Mode.String(), Link: o.Link.String(),
+		FrameSize: max(o.FrameSize, 64), Batch: o.Batch}
 	err := alternate(rep, runs, baseline, "chan", func(subject bool, i, of int) (*Result, error) {
 		ro := o
 		if !subject {
@@ -307,8 +318,7 @@ func CompareAFXDP(o AFXDPOptions, runs int, baseline bool, progress io.Writer, h
 	if len(o.CPUs) == 0 {
 		o.CPUs = []int{0, 1}
 	}
-	rep := &Report{Scenario: o.Scenario, Mode: o.Mode.String(), Link: "ring", FrameSize: max(o.FrameSize, 60), Batch: o.Batch,
-		Machine: machine()}
+	rep := &Report{Envelope: NewEnvelope("bench", o.Scenario), Mode: o.Mode.String(), Link: "ring", FrameSize: max(o.FrameSize, 60), Batch: o.Batch}
 	rep.CoreRTTNS = int64(CoreRTT(o.CPUs[0], o.CPUs[len(o.CPUs)-1], 20000))
 	err := alternate(rep, runs, baseline, "asavie", func(subject bool, i, of int) (res *Result, err error) {
 		rig, err := newAFXDPRig(o.FrameSize)

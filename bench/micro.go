@@ -25,7 +25,7 @@ type MicroOptions struct {
 func CompareRing(o MicroOptions, runs int, baseline bool, progress io.Writer) (*Report, error) {
 	o = o.defaults()
 	prod, cons := o.CPUs[0], o.CPUs[len(o.CPUs)-1]
-	rep := &Report{Scenario: "ring", Mode: "pinned pair", Link: "ring", FrameSize: 0, Machine: machine()}
+	rep := &Report{Envelope: NewEnvelope("bench", "ring"), Mode: "pinned pair", Link: "ring", FrameSize: 0}
 	rep.CoreRTTNS = int64(CoreRTT(prod, cons, 20000))
 	// size the runs: ~Duration of the ring at its last measured speed
 	n := 1 << 22
@@ -56,7 +56,7 @@ func CompareRing(o MicroOptions, runs int, baseline bool, progress io.Writer) (*
 func ComparePool(o MicroOptions, runs int, baseline bool, progress io.Writer) (*Report, error) {
 	o = o.defaults()
 	cpu := o.CPUs[len(o.CPUs)-1]
-	rep := &Report{Scenario: "pool", Mode: "one core", Link: "nbl.Cache", Machine: machine()}
+	rep := &Report{Envelope: NewEnvelope("bench", "pool"), Mode: "one core", Link: "nbl.Cache"}
 	arena, err := nbl.NewArena(nbl.Config{Frames: 4096, FrameSize: 2048})
 	if err != nil {
 		return nil, err

@@ -22,20 +22,19 @@ type SweepStep struct {
 
 // SweepReport is the latency scenario's result.
 type SweepReport struct {
-	Scenario  string      `json:"scenario"`
+	Envelope
 	Path      string      `json:"path"`
 	Mode      string      `json:"mode"`
 	FrameSize int         `json:"frame_size"`
 	MaxMpps   float64     `json:"max_mpps"`
 	Steps     []SweepStep `json:"steps"`
-	Machine   string      `json:"machine"`
 }
 
 // LatencySweep measures the in-memory pipeline's maximum throughput, then
 // its latency at each fraction of it (e.g. 0.1, 0.5, 0.9), each step for
 // o.Duration. Loss and reordering come from the probes' sequence numbers.
 func LatencySweep(o PipelineOptions, fractions []float64, progress io.Writer, plotPath string) (*SweepReport, error) {
-	rep := &SweepReport{Scenario: "latency", Path: string(o.Path), Mode: o.Mode.String(), FrameSize: max(o.FrameSize, 64), Machine: machine()}
+	rep := &SweepReport{Envelope: NewEnvelope("bench", "latency"), Path: string(o.Path), Mode: o.Mode.String(), FrameSize: max(o.FrameSize, 64)}
 	run := func(rate float64) (*Result, error) {
 		so := o
 		so.Rate = rate
@@ -60,7 +59,7 @@ func LatencySweepAFXDP(o AFXDPOptions, fractions []float64, progress io.Writer, 
 		o.CPUs = []int{0, 1}
 	}
 	o.Scenario = ScenarioVSwitch
-	rep := &SweepReport{Scenario: "latency", Path: "afxdp-vswitch", Mode: o.Mode.String(), FrameSize: max(o.FrameSize, 60), Machine: machine()}
+	rep := &SweepReport{Envelope: NewEnvelope("bench", "latency"), Path: "afxdp-vswitch", Mode: o.Mode.String(), FrameSize: max(o.FrameSize, 60)}
 	run := func(rate float64) (res *Result, err error) {
 		rig, err := newAFXDPRig(o.FrameSize)
 		if err != nil {

@@ -36,75 +36,99 @@ func main() {
 	}
 }
 
+// scenarioDef is one bench scenario: its flags (besides the common
+// --duration, --cores and --json), the defaults it changes, and what runs
+// it.
+type scenarioDef struct {
+	name, summary string
+	flags         string            // space-separated names of the flags that apply
+	defaults      map[string]string // flag defaults of this scenario
+	run           func(b *benchCmd) error
+}
+
+const (
+	afxdpFlags = "mode frame-size batch rate baseline runs probe-rate hgrm plot cpuprofile metrics pcap capture capture-ring"
+	memFlags   = "path mode frame-size batch rate baseline runs filters queues stages hgrm plot cpuprofile metrics pcap capture capture-ring"
+)
+
+var scenarios = []scenarioDef{
+	{name: bench.ScenarioVSwitch, summary: "veth -> AF_XDP -> classify, absorb, reinject, forward -> AF_XDP -> veth\n(default as root; builds and removes its own veth pairs and namespace)",
+		flags: afxdpFlags, defaults: map[string]string{"batch": "64"}, run: (*benchCmd).afxdp},
+	{name: bench.ScenarioRXDrop, summary: "veth -> AF_XDP -> classify -> drop",
+		flags: afxdpFlags, defaults: map[string]string{"batch": "64"}, run: (*benchCmd).afxdp},
+	{name: bench.ScenarioL2Fwd, summary: "veth -> AF_XDP -> swap MACs -> AF_XDP -> veth (the AF_XDP layer alone, no switch)",
+		flags: "frame-size batch rate baseline runs probe-rate hgrm plot cpuprofile", defaults: map[string]string{"batch": "64"}, run: (*benchCmd).afxdp},
+	{name: "pipeline-mem", summary: "the vSwitch pipeline over the in-memory port (default without root)",
+		flags: memFlags, run: (*benchCmd).pipelineMem},
+	{name: "latency", summary: "pipeline-mem's maximum, then its latency at 10%, 50% and 90% of it (--port afxdp: over AF_XDP)",
+		flags:    "path mode frame-size batch filters queues port probe-rate plot cpuprofile metrics pcap capture capture-ring",
+		defaults: map[string]string{"duration": "3s"}, run: (*benchCmd).latency},
+	{name: "ring", summary: "descriptors between two pinned cores through an SPSC ring (--baseline chan: chan [32]*T)",
+		flags: "batch baseline runs cpuprofile", defaults: map[string]string{"duration": "2s"}, run: (*benchCmd).micro},
+	{name: "pool", summary: "descriptor get+put through the per-core cache (--baseline syncpool: sync.Pool)",
+		flags: "batch baseline runs cpuprofile", defaults: map[string]string{"duration": "2s"}, run: (*benchCmd).micro},
+	{name: "jitter", summary: "what the machine takes from a polling thread on each CPU: stalls of 1 µs and more",
+		defaults: map[string]string{"duration": "5s"}, run: (*benchCmd).jitter},
+}
+
+func scenarioByName(name string) *scenarioDef {
+	for i := range scenarios {
+		if scenarios[i].name == name {
+			return &scenarios[i]
+		}
+	}
+	return nil
+}
+
 func usage(w io.Writer) {
-	fmt.Fprintln(w, `usage: dataplane bench [scenario] [flags]
+	fmt.Fprintln(w, `usage: dataplane bench [scenario] [flags]   (dataplane bench SCENARIO -h lists its flags)
        dataplane run --config FILE [flags]   (the switch a YAML file describes; see dataplane/config/example.yaml)
 
-scenarios:
-  afxdp-vswitch  veth -> AF_XDP -> classify, absorb, reinject, forward -> AF_XDP -> veth
-                 (default as root; builds and removes its own veth pairs and namespace)
-  afxdp-rxdrop   veth -> AF_XDP -> classify -> drop
-  afxdp-l2fwd    veth -> AF_XDP -> swap MACs -> AF_XDP -> veth (the AF_XDP layer alone, no switch)
-  pipeline-mem   the vSwitch pipeline over the in-memory port (default without root)
-  latency        pipeline-mem's maximum, then its latency at 10%, 50% and 90% of it (--port afxdp: over AF_XDP)
-  ring           descriptors between two pinned cores through an SPSC ring (--baseline chan: chan [32]*T)
-  pool           descriptor get+put through the per-core cache (--baseline syncpool: sync.Pool)
-  jitter         what the machine takes from a polling thread on each CPU: stalls of 1 µs and more`)
+scenarios:`)
+	for _, sc := range scenarios {
+		lines := strings.Split(sc.summary, "\n")
+		fmt.Fprintf(w, "  %-14s %s\n", sc.name, lines[0])
+		for _, l := range lines[1:] {
+			fmt.Fprintf(w, "  %-14s %s\n", "", l)
+		}
+	}
 }
 
 func run(args []string, stdout, stderr io.Writer) error {
 	if len(args) > 0 && args[0] == "run" {
 		return runSwitch(args[1:], stdout, stderr)
 	}
+	if len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "help") {
+		usage(stdout)
+		return nil
+	}
 	if len(args) == 0 || args[0] != "bench" {
 		usage(stderr)
 		return errors.New("missing command: bench or run")
 	}
 	args = args[1:]
-	scenario := ""
+	name := ""
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
-		scenario, args = args[0], args[1:]
+		name, args = args[0], args[1:]
 	}
-	switch scenario {
-	case "":
-		scenario = bench.ScenarioVSwitch
-		if err := bench.CanRunAFXDP(); err != nil {
+	if name == "" {
+		name = bench.ScenarioVSwitch
+		if err := bench.CanRunAFXDP(); err != nil && !isHelp(args) {
 			fmt.Fprintf(stderr, "note: %v; running pipeline-mem over the in-memory port instead\n", err)
-			scenario = "pipeline-mem"
+			name = "pipeline-mem"
 		}
-	case "pipeline-mem", "latency", "ring", "pool", "jitter", bench.ScenarioVSwitch, bench.ScenarioRXDrop, bench.ScenarioL2Fwd:
-	default:
+	}
+	sc := scenarioByName(name)
+	if sc == nil {
 		usage(stderr)
-		return fmt.Errorf("unknown scenario %q", scenario)
+		return fmt.Errorf("unknown scenario %q", name)
 	}
-	fs := flag.NewFlagSet("bench "+scenario, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	var (
-		path      = fs.String("path", "absorb-reinject", "what the switch does with each packet: forward | absorb-reinject")
-		mode      = fs.String("mode", "rtc", "stage placement: rtc | pipeline")
-		duration  = fs.Duration("duration", 10*time.Second, "length of each run")
-		frameSize = fs.Int("frame-size", 64, "frame size in bytes (60..2048)")
-		batch     = fs.Int("batch", 32, "packets per burst, 1..256 (AF_XDP scenarios: 64 unless given, the most the kernel's copy-mode RX posts at once, its NAPI budget)")
-		rate      = fs.Float64("rate", 0, "offered packets per second (0: as many as the switch takes)")
-		baseline  = fs.String("baseline", "none", "baseline run alternately in the same command: chan (pipeline-mem) | asavie (afxdp-*) | none")
-		runs      = fs.Int("runs", 1, "runs of the subject (and of the baseline); medians are reported")
-		cpus      = fs.String("cores", "", "CPUs to pin to, e.g. 0,1 (default: all this process may use; afxdp-*: the generator gets the first)")
-		filters   = fs.Int("filters", 100, "extra non-matching filters installed (shows the filter index at work)")
-		jsonOut   = fs.Bool("json", false, "print one JSON object instead of the table")
-		hgrm      = fs.String("hgrm", "", "write the latency distribution (HdrHistogram text format) to this file")
-		plotFile  = fs.String("plot", "", "draw the latency percentile curves (subject and baseline) to this PNG file")
-		cpuprof   = fs.String("cpuprofile", "", "write a Go CPU profile of the whole command to this file")
-		queues    = fs.Int("queues", 1, "pipeline-mem, latency: switch queues, each its own pipeline with its own generator and sink queue (the AF_XDP scenarios run one)")
-		port      = fs.String("port", "memory", "latency: the sweep's ports, memory (in-memory) or afxdp (veth + AF_XDP, as root)")
-		stages    = fs.Bool("stages", false, "pipeline-mem: stamp lists at each stage and report latency per stage (rx -> absorb worker -> reinject -> tx -> sink)")
-		probes    = fs.Int("probe-rate", 10000, "afxdp-vswitch/l2fwd: timestamped latency probes per second sent alongside the load (0: none)")
-	)
-	obs := addObserveFlags(fs)
-	if err := fs.Parse(args); err != nil {
-		return err
+	b, err := parseBench(sc, args, stdout, stderr)
+	if err != nil || b == nil {
+		return err // b == nil: -h answered
 	}
-	if *cpuprof != "" {
-		f, err := os.Create(*cpuprof)
+	if *b.cpuprof != "" {
+		f, err := os.Create(*b.cpuprof)
 		if err != nil {
 			return fmt.Errorf("--cpuprofile: %w", err)
 		}
@@ -114,175 +138,356 @@ func run(args []string, stdout, stderr io.Writer) error {
 		}
 		defer pprof.StopCPUProfile()
 	}
-	micro := scenario == "ring" || scenario == "pool"
-	afx := scenario != "pipeline-mem" && scenario != "latency" && scenario != "jitter" && !micro
-	if afx || (scenario == "latency" && *port == "afxdp") {
-		given := false
-		fs.Visit(func(f *flag.Flag) { given = given || f.Name == "batch" })
-		if !given {
-			*batch = 64
+	return sc.run(b)
+}
+
+func isHelp(args []string) bool {
+	for _, a := range args {
+		if a == "-h" || a == "-help" || a == "--help" {
+			return true
 		}
 	}
-	o := bench.PipelineOptions{Path: bench.Path(*path), Duration: *duration, FrameSize: *frameSize,
-		Batch: *batch, Rate: *rate, Filters: *filters, Stages: *stages, Queues: *queues}
-	switch *mode {
+	return false
+}
+
+// benchCmd is one bench command: its scenario and parsed flags.
+type benchCmd struct {
+	sc             *scenarioDef
+	fs             *flag.FlagSet
+	stdout, stderr io.Writer
+
+	path, mode, baseline, cpus, hgrm, plotFile, cpuprof, port *string
+	duration                                                  *time.Duration
+	frameSize, batch, runs, filters, queues, probes           *int
+	rate                                                      *float64
+	jsonOut, stages                                           *bool
+	obs                                                       observeFlags
+
+	o bench.PipelineOptions // from the flags
+}
+
+// parseBench parses args with the flags of sc: a flag that does not apply
+// to sc is an error naming it; -h prints sc's flags and returns nil, nil.
+func parseBench(sc *scenarioDef, args []string, stdout, stderr io.Writer) (*benchCmd, error) {
+	fs := flag.NewFlagSet("bench "+sc.name, flag.ContinueOnError)
+	b := &benchCmd{sc: sc, fs: fs, stdout: stdout, stderr: stderr}
+	b.path = fs.String("path", "absorb-reinject", "what the switch does with each packet: forward | absorb-reinject")
+	b.mode = fs.String("mode", "rtc", "stage placement: rtc | pipeline")
+	b.duration = fs.Duration("duration", 10*time.Second, "length of each run (latency: of each step)")
+	b.frameSize = fs.Int("frame-size", 64, "frame size in bytes (60..2048)")
+	b.batch = fs.Int("batch", 32, "packets per burst, 1..256 (AF_XDP scenarios: 64, the most the kernel's copy-mode RX posts at once)")
+	b.rate = fs.Float64("rate", 0, "offered packets per second (0: as many as the switch takes)")
+	b.baseline = fs.String("baseline", "none", "baseline run alternately in the same command: chan (pipeline-mem, ring) | asavie (afxdp-*) | syncpool (pool) | none")
+	b.runs = fs.Int("runs", 1, "runs of the subject (and of the baseline); medians are reported")
+	b.cpus = fs.String("cores", "", "CPUs to pin to, e.g. 0,1 (default: all this process may use; afxdp-*: the generator gets the first)")
+	b.filters = fs.Int("filters", 100, "extra non-matching filters installed (shows the filter index at work)")
+	b.jsonOut = fs.Bool("json", false, "print one JSON object instead of the table (docs/cli.md lists its keys)")
+	b.hgrm = fs.String("hgrm", "", "write the latency distribution (HdrHistogram text format) to this file")
+	b.plotFile = fs.String("plot", "", "draw the latency percentile curves to this PNG file")
+	b.cpuprof = fs.String("cpuprofile", "", "write a Go CPU profile of the whole command to this file")
+	b.queues = fs.Int("queues", 1, "switch queues, each its own pipeline with its own generator and sink queue")
+	b.port = fs.String("port", "memory", "the sweep's ports: memory (in-memory) or afxdp (veth + AF_XDP, as root)")
+	b.stages = fs.Bool("stages", false, "stamp lists at each stage and report latency per stage (rx -> absorb worker -> reinject -> tx -> sink)")
+	b.probes = fs.Int("probe-rate", 10000, "timestamped latency probes per second sent alongside the load (0: none)")
+	b.obs = addObserveFlags(fs)
+	applies := map[string]bool{"duration": true, "cores": true, "json": true}
+	for _, f := range strings.Fields(sc.flags) {
+		applies[f] = true
+	}
+	for name, v := range sc.defaults {
+		f := fs.Lookup(name)
+		f.Value.Set(v)
+		f.DefValue = v
+	}
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "usage: dataplane bench %s [flags]\n  %s\n\nflags:\n", sc.name, strings.ReplaceAll(sc.summary, "\n", "\n  "))
+		fs.VisitAll(func(f *flag.Flag) {
+			if !applies[f.Name] {
+				return
+			}
+			fmt.Fprintf(fs.Output(), "  --%s", f.Name)
+			if typ, _ := flag.UnquoteUsage(f); typ != "" {
+				fmt.Fprintf(fs.Output(), " %s", typ)
+			}
+			fmt.Fprintf(fs.Output(), "\n    \t%s", f.Usage)
+			if f.DefValue != "" && f.DefValue != "false" && f.DefValue != "0" {
+				fmt.Fprintf(fs.Output(), " (default %s)", f.DefValue)
+			}
+			fmt.Fprintln(fs.Output())
+		})
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fs.SetOutput(stdout)
+			fs.Usage()
+			return nil, nil
+		}
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("bench %s: unexpected argument %q", sc.name, fs.Arg(0))
+	}
+	var bad error
+	fs.Visit(func(f *flag.Flag) {
+		if !applies[f.Name] && bad == nil {
+			bad = fmt.Errorf("bench %s: --%s does not apply to this scenario (dataplane bench %s -h lists its flags)", sc.name, f.Name, sc.name)
+		}
+	})
+	if bad != nil {
+		return nil, bad
+	}
+	return b, b.check()
+}
+
+// check validates the flag values and fills b.o.
+func (b *benchCmd) check() error {
+	o := bench.PipelineOptions{Path: bench.Path(*b.path), Duration: *b.duration, FrameSize: *b.frameSize,
+		Batch: *b.batch, Rate: *b.rate, Filters: *b.filters, Stages: *b.stages, Queues: *b.queues}
+	switch *b.mode {
 	case "rtc":
 		o.Mode = dataplane.ModeRTC
 	case "pipeline":
 		o.Mode = dataplane.ModePipeline
 	default:
-		return fmt.Errorf("--mode %q: want rtc or pipeline", *mode)
+		return fmt.Errorf("--mode %q: want rtc or pipeline", *b.mode)
 	}
-	if o.Path != bench.PathForward && o.Path != bench.PathAbsorbReinject {
-		return fmt.Errorf("--path %q: want forward or absorb-reinject", *path)
+	switch {
+	case o.Path != bench.PathForward && o.Path != bench.PathAbsorbReinject:
+		return fmt.Errorf("--path %q: want forward or absorb-reinject", *b.path)
+	case *b.frameSize < 60 || *b.frameSize > 2048:
+		return fmt.Errorf("--frame-size %d: want 60..2048", *b.frameSize)
+	case *b.batch < 1 || *b.batch > 256:
+		return fmt.Errorf("--batch %d: want 1..256", *b.batch)
+	case *b.queues < 1 || *b.queues > 64:
+		return fmt.Errorf("--queues %d: want 1..64", *b.queues)
+	case *b.duration <= 0:
+		return fmt.Errorf("--duration %v: want > 0", *b.duration)
+	case *b.runs < 1:
+		return fmt.Errorf("--runs %d: want >= 1", *b.runs)
+	case *b.rate < 0:
+		return fmt.Errorf("--rate %v: want >= 0 packets per second", *b.rate)
+	case *b.port != "memory" && *b.port != "afxdp":
+		return fmt.Errorf("--port %q: want memory or afxdp", *b.port)
 	}
-	if *frameSize < 60 || *frameSize > 2048 {
-		return fmt.Errorf("--frame-size %d: want 60..2048", *frameSize)
-	}
-	if *batch < 1 || *batch > 256 {
-		return fmt.Errorf("--batch %d: want 1..256", *batch)
-	}
-	if *queues < 1 || *queues > 64 {
-		return fmt.Errorf("--queues %d: want 1..64", *queues)
-	}
-	if *queues > 1 && scenario != "pipeline-mem" && scenario != "latency" {
-		return fmt.Errorf("--queues %d: the %s scenario runs one queue (multi-queue AF_XDP is covered by dataplane/afxdp's TestMultiQueue)", *queues, scenario)
-	}
-	if *duration <= 0 {
-		return fmt.Errorf("--duration %v: want > 0", *duration)
-	}
-	if *cpus != "" {
-		for _, f := range strings.Split(*cpus, ",") {
+	if *b.cpus != "" {
+		for _, f := range strings.Split(*b.cpus, ",") {
 			c, err := strconv.Atoi(strings.TrimSpace(f))
 			if err != nil || c < 0 {
-				return fmt.Errorf("--cores %q: want a comma-separated list of CPU numbers", *cpus)
+				return fmt.Errorf("--cores %q: want a comma-separated list of CPU numbers", *b.cpus)
 			}
 			o.CPUs = append(o.CPUs, c)
 		}
 	}
-	if scenario == "jitter" {
-		return runJitter(stdout, o.CPUs, *duration, *jsonOut)
+	if *b.port == "afxdp" && b.given("batch") == false {
+		o.Batch = 64 // the AF_XDP default, as the afxdp scenarios have
 	}
-	ob, err := obs.start(stderr, *jsonOut)
+	b.o = o
+	return nil
+}
+
+// given reports whether flag name was set on the command line.
+func (b *benchCmd) given(name string) bool {
+	set := false
+	b.fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
+}
+
+// withBaseline checks --baseline against the scenario.
+func (b *benchCmd) withBaseline() (bool, error) {
+	want := map[string]string{"pipeline-mem": "chan", "ring": "chan", "pool": "syncpool",
+		bench.ScenarioVSwitch: "asavie", bench.ScenarioRXDrop: "asavie", bench.ScenarioL2Fwd: "asavie"}[b.sc.name]
+	switch *b.baseline {
+	case "none", "":
+		return false, nil
+	case want:
+		return true, nil
+	}
+	return false, fmt.Errorf("--baseline %q: bench %s takes --baseline %s or none", *b.baseline, b.sc.name, want)
+}
+
+// progress is where live lines go: stderr, or nowhere with --json.
+func (b *benchCmd) progress() io.Writer {
+	if *b.jsonOut {
+		return nil
+	}
+	return b.stderr
+}
+
+// observe starts the metrics server and capture the flags ask for.
+func (b *benchCmd) observe() (*observer, func(), error) {
+	ob, err := b.obs.start(b.stderr, *b.jsonOut)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
-	defer func() {
-		if serr := ob.stop(stderr, *jsonOut); serr != nil {
-			fmt.Fprintln(stderr, "dataplane:", serr)
+	return ob, func() {
+		if serr := ob.stop(b.stderr, *b.jsonOut); serr != nil {
+			fmt.Fprintln(b.stderr, "dataplane:", serr)
 		}
-	}()
-	o.Observe = ob.Observe
-	if scenario == "latency" {
-		if *duration == 10*time.Second {
-			*duration = 3 * time.Second // per step
-		}
-		o.Duration = *duration
-		var progress io.Writer = stderr
-		if *jsonOut {
-			progress = nil
-		}
-		var rep *bench.SweepReport
-		var err error
-		switch *port {
-		case "memory":
-			rep, err = bench.LatencySweep(o, []float64{0.1, 0.5, 0.9}, progress, *plotFile)
-		case "afxdp":
-			ao := bench.AFXDPOptions{Mode: o.Mode, Batch: o.Batch, FrameSize: o.FrameSize, Duration: o.Duration,
-				CPUs: o.CPUs, Stop: o.Stop, ProbeRate: *probes, Observe: ob.Observe}
-			if len(ao.CPUs) > 0 {
-				ao.GenCPU = ao.CPUs[0]
-			}
-			rep, err = bench.LatencySweepAFXDP(ao, []float64{0.1, 0.5, 0.9}, progress, *plotFile)
-		default:
-			return fmt.Errorf("--port %q: want memory or afxdp", *port)
-		}
-		if rep != nil && *jsonOut {
-			if jerr := writeJSON(stdout, rep); jerr != nil {
-				return jerr
-			}
-		} else if rep != nil {
-			fmt.Fprintf(stdout, "\nlatency sweep (%s, %s, %d-byte frames): maximum %.3f Mpps\n", rep.Path, rep.Mode, rep.FrameSize, rep.MaxMpps)
-			fmt.Fprintf(stdout, "%6s %10s %10s %8s %8s %10s %10s %10s %10s %6s\n", "load", "offered", "delivered", "missed", "lost", "p50 ns", "p99 ns", "p99.9 ns", "max ns", "leaked")
-			for _, st := range rep.Steps {
-				l := st.Latency
-				fmt.Fprintf(stdout, "%5.0f%% %10.3f %10.3f %8d %8d %10d %10d %10d %10d %6d\n", 100*st.Fraction, st.OfferedMpps, st.Mpps, st.Missed, st.Lost, l.P50, l.P99, l.P999, l.Max, st.Leaked)
-			}
-		}
-		return err
-	}
-	var withBaseline bool
-	switch {
-	case *baseline == "none" || *baseline == "":
-	case *baseline == "chan" && (scenario == "pipeline-mem" || scenario == "ring"), *baseline == "asavie" && afx,
-		*baseline == "syncpool" && scenario == "pool":
-		withBaseline = true
-	default:
-		return fmt.Errorf("--baseline %q: want chan for pipeline-mem and ring, asavie for the afxdp scenarios, syncpool for pool, or none", *baseline)
-	}
+	}, nil
+}
 
-	// Ctrl-C ends the current run early; the result is still printed.
+// stopOnSignal makes Ctrl-C end the current run early; the result is still
+// printed.
+func (b *benchCmd) stopOnSignal() func() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	o.Stop = ctx.Done()
+	b.o.Stop = ctx.Done()
+	return stop
+}
 
-	var progress io.Writer = stderr
-	if *jsonOut {
-		progress = nil
-	}
+// report prints rep as JSON or as the table, and writes --hgrm's file.
+func (b *benchCmd) report(run func(hgrm io.Writer) (*bench.Report, error)) error {
 	var hw io.Writer
 	var hf *os.File
-	if *hgrm != "" {
-		f, err := os.Create(*hgrm)
+	if *b.hgrm != "" {
+		f, err := os.Create(*b.hgrm)
 		if err != nil {
 			return fmt.Errorf("--hgrm: %w", err)
 		}
 		hf, hw = f, f
 	}
-	var rep *bench.Report
-	if micro {
-		mo := bench.MicroOptions{Duration: o.Duration, Batch: o.Batch, CPUs: o.CPUs}
-		if *duration == 10*time.Second {
-			mo.Duration = 2 * time.Second // per run
-		}
-		if scenario == "ring" {
-			rep, err = bench.CompareRing(mo, *runs, withBaseline, progress)
-		} else {
-			rep, err = bench.ComparePool(mo, *runs, withBaseline, progress)
-		}
-	} else if afx {
-		ao := bench.AFXDPOptions{Scenario: scenario, Mode: o.Mode, Batch: o.Batch, FrameSize: o.FrameSize,
-			Duration: o.Duration, CPUs: o.CPUs, Stop: o.Stop, ProbeRate: *probes, Observe: ob.Observe, Rate: *rate}
-		if len(ao.CPUs) > 0 {
-			ao.GenCPU = ao.CPUs[0]
-		}
-		if !*jsonOut {
-			fmt.Fprintf(stderr, "%s: mode %s, %d-byte frames, %v per run, own veth pairs + namespace (removed at the end)\n",
-				scenario, o.Mode, *frameSize, *duration)
-		}
-		rep, err = bench.CompareAFXDP(ao, *runs, withBaseline, progress, hw, *plotFile)
-	} else {
-		if !*jsonOut {
-			fmt.Fprintf(stderr, "pipeline-mem: path %s, mode %s, %d-byte frames, %v per run, in-memory port (no privileges needed)\n",
-				o.Path, o.Mode, *frameSize, *duration)
-		}
-		rep, err = bench.ComparePipeline(o, *runs, withBaseline, progress, hw, *plotFile)
-	}
+	rep, err := run(hw)
 	if hf != nil {
 		if cerr := hf.Close(); err == nil && cerr != nil {
 			err = fmt.Errorf("--hgrm: %w", cerr)
 		}
 	}
 	if rep != nil {
-		if *jsonOut {
-			if jerr := writeJSON(stdout, rep); jerr != nil {
+		if *b.jsonOut {
+			if jerr := writeJSON(b.stdout, rep); jerr != nil {
 				return jerr
 			}
 		} else {
-			printTable(stdout, rep)
+			printTable(b.stdout, rep)
 		}
 	}
 	return err
+}
+
+func (b *benchCmd) afxdpOptions(ob *observer) bench.AFXDPOptions {
+	o := b.o
+	ao := bench.AFXDPOptions{Scenario: b.sc.name, Mode: o.Mode, Batch: o.Batch, FrameSize: o.FrameSize,
+		Duration: o.Duration, CPUs: o.CPUs, Stop: o.Stop, ProbeRate: *b.probes, Observe: ob.Observe, Rate: o.Rate}
+	if len(ao.CPUs) > 0 {
+		ao.GenCPU = ao.CPUs[0]
+	}
+	return ao
+}
+
+func (b *benchCmd) afxdp() error {
+	withBase, err := b.withBaseline()
+	if err != nil {
+		return err
+	}
+	ob, stopObs, err := b.observe()
+	if err != nil {
+		return err
+	}
+	defer stopObs()
+	defer b.stopOnSignal()()
+	if !*b.jsonOut {
+		fmt.Fprintf(b.stderr, "%s: mode %s, %d-byte frames, %v per run, own veth pairs + namespace (removed at the end)\n",
+			b.sc.name, b.o.Mode, b.o.FrameSize, b.o.Duration)
+	}
+	return b.report(func(hw io.Writer) (*bench.Report, error) {
+		return bench.CompareAFXDP(b.afxdpOptions(ob), *b.runs, withBase, b.progress(), hw, *b.plotFile)
+	})
+}
+
+func (b *benchCmd) pipelineMem() error {
+	withBase, err := b.withBaseline()
+	if err != nil {
+		return err
+	}
+	ob, stopObs, err := b.observe()
+	if err != nil {
+		return err
+	}
+	defer stopObs()
+	b.o.Observe = ob.Observe
+	defer b.stopOnSignal()()
+	if !*b.jsonOut {
+		fmt.Fprintf(b.stderr, "pipeline-mem: path %s, mode %s, %d-byte frames, %v per run, in-memory port (no privileges needed)\n",
+			b.o.Path, b.o.Mode, b.o.FrameSize, b.o.Duration)
+	}
+	return b.report(func(hw io.Writer) (*bench.Report, error) {
+		return bench.ComparePipeline(b.o, *b.runs, withBase, b.progress(), hw, *b.plotFile)
+	})
+}
+
+func (b *benchCmd) micro() error {
+	withBase, err := b.withBaseline()
+	if err != nil {
+		return err
+	}
+	defer b.stopOnSignal()()
+	mo := bench.MicroOptions{Duration: b.o.Duration, Batch: b.o.Batch, CPUs: b.o.CPUs}
+	return b.report(func(io.Writer) (*bench.Report, error) {
+		if b.sc.name == "ring" {
+			return bench.CompareRing(mo, *b.runs, withBase, b.progress())
+		}
+		return bench.ComparePool(mo, *b.runs, withBase, b.progress())
+	})
+}
+
+func (b *benchCmd) latency() error {
+	ob, stopObs, err := b.observe()
+	if err != nil {
+		return err
+	}
+	defer stopObs()
+	b.o.Observe = ob.Observe
+	fractions := []float64{0.1, 0.5, 0.9}
+	var rep *bench.SweepReport
+	if *b.port == "afxdp" {
+		ao := b.afxdpOptions(ob)
+		ao.Scenario = ""
+		rep, err = bench.LatencySweepAFXDP(ao, fractions, b.progress(), *b.plotFile)
+	} else {
+		rep, err = bench.LatencySweep(b.o, fractions, b.progress(), *b.plotFile)
+	}
+	if rep == nil {
+		return err
+	}
+	if *b.jsonOut {
+		if jerr := writeJSON(b.stdout, rep); jerr != nil {
+			return jerr
+		}
+		return err
+	}
+	w := b.stdout
+	fmt.Fprintf(w, "\nlatency sweep (%s, %s, %d-byte frames): maximum %.3f Mpps\n", rep.Path, rep.Mode, rep.FrameSize, rep.MaxMpps)
+	fmt.Fprintf(w, "%6s %10s %10s %8s %8s %10s %10s %10s %10s %6s\n", "load", "offered", "delivered", "missed", "lost", "p50", "p99", "p99.9", "max", "leaked")
+	for _, st := range rep.Steps {
+		l := st.Latency
+		fmt.Fprintf(w, "%5.0f%% %10.3f %10.3f %8d %8d %10s %10s %10s %10s %6d\n", 100*st.Fraction, st.OfferedMpps, st.Mpps, st.Missed, st.Lost,
+			fmtNS(l.P50), fmtNS(l.P99), fmtNS(l.P999), fmtNS(l.Max), st.Leaked)
+	}
+	return err
+}
+
+func (b *benchCmd) jitter() error {
+	return runJitter(b.stdout, b.o.CPUs, b.o.Duration, *b.jsonOut)
+}
+
+// fmtNS formats nanoseconds with the unit that suits the value: 876 ns,
+// 2.65 µs, 1.37 ms, 1.20 s.
+func fmtNS(ns int64) string {
+	switch {
+	case ns < 1000:
+		return fmt.Sprintf("%d ns", ns)
+	case ns < 1000_000:
+		return fmt.Sprintf("%.2f µs", float64(ns)/1e3)
+	case ns < 1000_000_000:
+		return fmt.Sprintf("%.2f ms", float64(ns)/1e6)
+	}
+	return fmt.Sprintf("%.2f s", float64(ns)/1e9)
+}
+
+// fmtLatency is a row of percentiles with units.
+func fmtLatency(l bench.LatencyNS) string {
+	return fmt.Sprintf("p50 %s  p90 %s  p99 %s  p99.9 %s  p99.99 %s  max %s",
+		fmtNS(l.P50), fmtNS(l.P90), fmtNS(l.P99), fmtNS(l.P999), fmtNS(l.P9999), fmtNS(l.Max))
 }
 
 func printTable(w io.Writer, r *bench.Report) {
@@ -312,18 +517,19 @@ func printTable(w io.Writer, r *bench.Report) {
 	fmt.Fprintf(w, "offered       %.3f Mpps\n", r.OfferedMpps)
 	fmt.Fprintf(w, "throughput    %.3f Mpps  %.2f Gb/s (median of %d)\n", r.Mpps, r.Gbps, countSubject(r))
 	fmt.Fprintf(w, "absorbed      %d  reinjected %d  completions %d\n", r.Absorbed, r.Reinjected, r.Completions)
-	fmt.Fprintf(w, "drops         %v\n", r.Drops)
-	l := r.Latency
-	fmt.Fprintf(w, "latency (ns)  p50 %d  p90 %d  p99 %d  p99.9 %d  p99.99 %d  max %d\n", l.P50, l.P90, l.P99, l.P999, l.P9999, l.Max)
+	var total uint64
+	for _, v := range r.Drops {
+		total += v
+	}
+	fmt.Fprintf(w, "drops         %d%s\n", total, dropPairs(r.Drops))
+	fmt.Fprintf(w, "latency       %s\n", fmtLatency(r.Latency))
 	for _, name := range memport.StageNames {
 		if l, ok := r.StageLatency[name]; ok {
-			fmt.Fprintf(w, "  %-26s p50 %d  p90 %d  p99 %d  p99.9 %d  max %d\n", name, l.P50, l.P90, l.P99, l.P999, l.Max)
+			fmt.Fprintf(w, "  %-26s %s\n", name, fmtLatency(l))
 		}
 	}
 	if b := r.Baseline; b != nil {
-		bl := b.Latency
-		fmt.Fprintf(w, "baseline      %s: %.3f Mpps, latency (ns) p50 %d  p90 %d  p99 %d  p99.9 %d  max %d",
-			b.Name, b.Mpps, bl.P50, bl.P90, bl.P99, bl.P999, bl.Max)
+		fmt.Fprintf(w, "baseline      %s: %.3f Mpps, latency %s", b.Name, b.Mpps, fmtLatency(b.Latency))
 		if b.BusyNSPerPacket > 0 {
 			fmt.Fprintf(w, ", busy %.1f ns/pkt", b.BusyNSPerPacket)
 		}
@@ -337,7 +543,7 @@ func printTable(w io.Writer, r *bench.Report) {
 	fmt.Fprintf(w, "allocs/pkt    %.6f   GC cycles %d   busy %s\n", r.AllocsPerPacket, r.GCCycles, busy)
 	fmt.Fprintf(w, "memory        RSS %d KiB after warm-up, %d KiB at the end; GC cycles after warm-up %d\n",
 		r.RSSKB.Start, r.RSSKB.End, r.GCAfterWarmup)
-	fmt.Fprintf(w, "accounting    %d frames, %d free at end, %d leaked\n", r.Accounting.FramesTotal, r.Accounting.FramesFreeAtEnd, r.Accounting.Leaked)
+	fmt.Fprintf(w, "accounting    %d frames, %d free at end, %d leaked\n", r.Accounting.FramesTotal, r.Accounting.FramesFree, r.Accounting.Leaked)
 }
 
 func countSubject(r *bench.Report) int {
@@ -359,17 +565,14 @@ func runJitter(w io.Writer, cpus []int, d time.Duration, jsonOut bool) error {
 			return err
 		}
 	}
-	if d == 10*time.Second {
-		d = 5 * time.Second
-	}
 	rs := bench.Jitter(cpus, d)
 	if jsonOut {
 		return writeJSON(w, struct {
-			Scenario    string            `json:"scenario"`
+			bench.Envelope
 			DurationS   float64           `json:"duration_s"`
 			ThresholdNS int64             `json:"threshold_ns"`
 			CPUs        []bench.JitterCPU `json:"cpus"`
-		}{"jitter", d.Seconds(), int64(bench.JitterThreshold), rs})
+		}{bench.NewEnvelope("bench", "jitter"), d.Seconds(), int64(bench.JitterThreshold), rs})
 	}
 	fmt.Fprintf(w, "jitter: a thread pinned on each CPU (nice %d) reads the clock for %v; a gap of %v or more between reads is a stall\n",
 		bench.LcoreNice, d, bench.JitterThreshold)

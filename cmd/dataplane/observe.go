@@ -76,12 +76,11 @@ func (o *observer) stop(stderr io.Writer, quiet bool) error {
 	var errs []error
 	if o.pw != nil {
 		errs = append(errs, o.pw.Close())
-		captured, lost := o.Capture.Counts()
+		_, lost := o.Capture.Counts()
 		if !quiet {
 			fmt.Fprintf(stderr, "pcap: %d packets written (%s), %d captures lost to a full capture ring\n",
 				o.pw.Written(), o.Capture.Points(), lost)
 		}
-		_ = captured
 	}
 	if o.srv != nil {
 		errs = append(errs, o.srv.Close())
@@ -95,10 +94,6 @@ func writeJSON(w io.Writer, v any) error {
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
 }
-
-// schemaVersion is the version of the JSON that run and bench print; it
-// changes whenever a key does (docs/cli.md lists the keys).
-const schemaVersion = 2
 
 // dropPairs formats drops by reason as " (reason=count reason=count)",
 // sorted by reason; empty when there are none.

@@ -13,6 +13,7 @@ import (
 
 	"github.com/HdrHistogram/hdrhistogram-go"
 
+	"github.com/wfpxdp/wfpxdp/bench"
 	"github.com/wfpxdp/wfpxdp/dataplane"
 	"github.com/wfpxdp/wfpxdp/dataplane/config"
 	"github.com/wfpxdp/wfpxdp/dataplane/metrics"
@@ -20,14 +21,14 @@ import (
 
 // runResult is what "run --json" prints at the end.
 type runResult struct {
-	SchemaVersion int                  `json:"schema_version"`
-	Command       string               `json:"command"` // "run"
-	Config        string               `json:"config"`
-	Cores         string               `json:"cores"`
-	DurationS     float64              `json:"duration_s"`
-	Stats         dataplane.Stats      `json:"stats"`
-	Ports         []config.PortReport  `json:"ports"`
-	Accounting    dataplane.Accounting `json:"accounting"`
+	bench.Envelope
+	Config     string               `json:"config"`
+	Cores      string               `json:"cores"`
+	DurationS  float64              `json:"duration_s"`
+	Drops      map[string]uint64    `json:"drops"` // = stats.drops, where bench has it
+	Stats      dataplane.Stats      `json:"stats"`
+	Ports      []config.PortReport  `json:"ports"`
+	Accounting dataplane.Accounting `json:"accounting"`
 }
 
 // runSwitch is "dataplane run --config FILE": the switch a config file
@@ -144,8 +145,9 @@ loop:
 	elapsed := time.Since(start)
 	cerr := rt.Close() // drains (R7), checks every frame is back, detaches the XDP programs
 	oerr := o.stop(stderr, *jsonOut)
-	res := runResult{SchemaVersion: schemaVersion, Command: "run", Config: *cfgPath, Cores: sw.Plan(), DurationS: elapsed.Seconds(),
-		Stats: sw.Stats(), Ports: rt.Reports(), Accounting: sw.Accounting()}
+	st := sw.Stats()
+	res := runResult{Envelope: bench.NewEnvelope("run", "run"), Config: *cfgPath, Cores: sw.Plan(), DurationS: elapsed.Seconds(),
+		Drops: st.Drops, Stats: st, Ports: rt.Reports(), Accounting: sw.Accounting()}
 	if *jsonOut {
 		if err := writeJSON(stdout, res); err != nil {
 			return err

@@ -1,0 +1,140 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// -h prints the usage and succeeds, for the command and for a scenario,
+// which lists only its own flags.
+func TestHelpExitsZero(t *testing.T) {
+	for _, args := range [][]string{{"-h"}, {"bench", "pipeline-mem", "-h"}, {"bench", "ring", "--help"}} {
+		var out, errb bytes.Buffer
+		if err := run(args, &out, &errb); err != nil {
+			t.Fatalf("%v: %v\n%s", args, err, errb.String())
+		}
+		if !strings.Contains(out.String(), "usage: dataplane") {
+			t.Fatalf("%v printed:\n%s", args, out.String())
+		}
+	}
+	var out bytes.Buffer
+	run([]string{"bench", "ring", "-h"}, &out, io.Discard)
+	if strings.Contains(out.String(), "--path") || !strings.Contains(out.String(), "--baseline") {
+		t.Fatalf("ring's flags:\n%s", out.String())
+	}
+}
+
+// A flag given is honoured even when it equals the general default; a
+// scenario's own default applies when it is not given.
+func TestFlagDefaultsPerScenario(t *testing.T) {
+	for _, tc := range []struct {
+		scenario string
+		args     []string
+		want     time.Duration
+		batch    int
+	}{
+		{"latency", nil, 3 * time.Second, 32},
+		{"latency", []string{"--duration", "10s"}, 10 * time.Second, 32},
+		{"jitter", []string{"--duration", "10s"}, 10 * time.Second, 32},
+		{"pipeline-mem", nil, 10 * time.Second, 32},
+		{"afxdp-vswitch", nil, 10 * time.Second, 64},
+		{"afxdp-vswitch", []string{"--batch", "32"}, 10 * time.Second, 32},
+		{"latency", []string{"--port", "afxdp"}, 3 * time.Second, 64},
+	} {
+		b, err := parseBench(scenarioByName(tc.scenario), tc.args, io.Discard, io.Discard)
+		if err != nil {
+			t.Fatalf("%s %v: %v", tc.scenario, tc.args, err)
+		}
+		if b.o.Duration != tc.want || b.o.Batch != tc.batch {
+			t.Errorf("%s %v: duration %v batch %d, want %v and %d", tc.scenario, tc.args, b.o.Duration, b.o.Batch, tc.want, tc.batch)
+		}
+	}
+}
+
+// A flag that does not apply to the scenario is an error naming both.
+func TestFlagNotForScenario(t *testing.T) {
+	for _, tc := range [][]string{
+		{"bench", "afxdp-rxdrop", "--path", "forward"},
+		{"bench", "ring", "--rate", "1000"},
+		{"bench", "jitter", "--filters", "3"},
+		{"bench", "afxdp-l2fwd", "--stages"},
+	} {
+		_, _, err := runCLI(t, tc...)
+		if err == nil || !strings.Contains(err.Error(), "does not apply") || !strings.Contains(err.Error(), tc[1]) {
+			t.Errorf("%v: %v", tc, err)
+		}
+	}
+}
+
+// run --json and bench --json share their common keys, with the same
+// meaning: the schema of docs/cli.md.
+func TestJSONSchemaShared(t *testing.T) {
+	bm, _, err := runCLI(t, "bench", "pipeline-mem", "--duration", "200ms", "--json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, err := os.ReadFile("../../dataplane/config/example-memory.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := filepath.Join(t.TempDir(), "short.yaml")
+	os.WriteFile(cfg, bytes.Replace(src, []byte("count: 200000"), []byte("count: 1000"), 1), 0o644)
+	var out bytes.Buffer
+	if err := run([]string{"run", "--config", cfg, "--duration", "300ms", "--json"}, &out, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	var rm map[string]any
+	if err := json.Unmarshal(out.Bytes(), &rm); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range []map[string]any{bm, rm} {
+		if num(t, m, "schema_version") != 2 {
+			t.Errorf("schema_version %v", m["schema_version"])
+		}
+		for _, k := range []string{"command", "scenario", "machine", "cores", "duration_s", "drops", "accounting"} {
+			if _, ok := m[k]; !ok {
+				t.Errorf("%v lacks %q", m["command"], k)
+			}
+		}
+		if _, ok := m["drops"].(map[string]any); !ok {
+			t.Errorf("%v: drops is not an object: %v", m["command"], m["drops"])
+		}
+		for _, k := range []string{"frames_total", "frames_free", "frames_in_ports", "in_flight", "leaked"} {
+			_ = num(t, m, "accounting", k)
+		}
+	}
+	if bm["command"] != "bench" || rm["command"] != "run" || rm["scenario"] != "run" {
+		t.Errorf("command/scenario: %v %v, %v %v", bm["command"], bm["scenario"], rm["command"], rm["scenario"])
+	}
+	for _, k := range []string{"rx", "tx", "absorbed", "reinjected", "completions", "total_drops"} {
+		_ = num(t, rm, "stats", k)
+	}
+	if ports, _ := rm["ports"].([]any); len(ports) != 2 {
+		t.Errorf("run ports: %v", rm["ports"])
+	}
+}
+
+// Latencies print with units, drops as reason=count pairs.
+func TestHumanOutput(t *testing.T) {
+	for ns, want := range map[int64]string{876: "876 ns", 2645: "2.65 µs", 1374207: "1.37 ms", 2_500_000_000: "2.50 s"} {
+		if got := fmtNS(ns); got != want {
+			t.Errorf("fmtNS(%d) = %q, want %q", ns, got, want)
+		}
+	}
+	if got := dropPairs(map[string]uint64{"tx_full": 3, "blocked": 2}); got != " (blocked=2 tx_full=3)" {
+		t.Errorf("dropPairs: %q", got)
+	}
+	var out bytes.Buffer
+	if err := run([]string{"bench", "pipeline-mem", "--duration", "200ms"}, &out, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "latency       p50 ") || strings.Contains(out.String(), "map[") {
+		t.Fatalf("table:\n%s", out.String())
+	}
+}
