@@ -40,7 +40,7 @@ type Envelope struct {
 
 // NewEnvelope returns the envelope for command and scenario.
 func NewEnvelope(command, scenario string) Envelope {
-	return Envelope{SchemaVersion: SchemaVersion, Command: command, Scenario: scenario}
+	return Envelope{SchemaVersion: SchemaVersion, Command: command, Scenario: scenario, Machine: machine()}
 }
 
 // Report is the JSON the CLI prints: the median over the subject's runs,
@@ -345,7 +345,21 @@ func CompareAFXDP(o AFXDPOptions, runs int, baseline bool, progress io.Writer, h
 	return rep, err
 }
 
+// machine describes where a result was measured: CPU model, CPUs, kernel,
+// date.
 func machine() string {
-	host, _ := os.Hostname()
-	return fmt.Sprintf("%s, %d CPUs, %s", host, numCPU(), time.Now().UTC().Format("2006-01-02"))
+	model := "unknown CPU"
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, l := range strings.Split(string(b), "\n") {
+			if k, v, ok := strings.Cut(l, ":"); ok && strings.TrimSpace(k) == "model name" {
+				model = strings.TrimSpace(v)
+				break
+			}
+		}
+	}
+	kernel := "unknown kernel"
+	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
+		kernel = "Linux " + strings.TrimSpace(string(b))
+	}
+	return fmt.Sprintf("%s, %d CPUs, %s, %s", model, numCPU(), kernel, time.Now().UTC().Format("2006-01-02"))
 }

@@ -102,6 +102,9 @@ func TestJSONSchemaShared(t *testing.T) {
 				t.Errorf("%v lacks %q", m["command"], k)
 			}
 		}
+		if s, _ := m["machine"].(string); !strings.Contains(s, "CPUs") {
+			t.Errorf("machine: %q", m["machine"])
+		}
 		if _, ok := m["drops"].(map[string]any); !ok {
 			t.Errorf("%v: drops is not an object: %v", m["command"], m["drops"])
 		}
