@@ -63,17 +63,14 @@ const (
 // whose checksum C is already correct and happens to equal P, S = data + C
 // = ~P, so the result is ~~P = C: the frame is unchanged.
 func completeChecksum(frame []byte) bool {
-	if len(frame) < 14 {
+	if len(frame) < 14+20+8 { // the shortest frame with an L4 header
 		return false
 	}
 	off := 12
-	et := binary.BigEndian.Uint16(frame[off:])
+	et := binary.BigEndian.Uint16(frame[12:14])
 	if et == EtherTypeVLAN || et == EtherTypeQinQ {
-		if len(frame) < 18 {
-			return false
-		}
-		off += 4
-		et = binary.BigEndian.Uint16(frame[off:])
+		off = 16
+		et = binary.BigEndian.Uint16(frame[16:18])
 	}
 	off += 2
 	var pseudo uint64
@@ -81,29 +78,28 @@ func completeChecksum(frame []byte) bool {
 	var l4len int
 	switch et {
 	case EtherTypeIPv4:
-		ip := frame[off:]
-		if len(ip) < 20 || ip[0]>>4 != 4 {
+		if len(frame) < off+20 {
 			return false
 		}
+		ip := frame[off : off+20]
 		ihl := int(ip[0]&0xf) * 4
-		total := int(binary.BigEndian.Uint16(ip[2:]))
-		if ihl < 20 || total < ihl || total > len(ip) {
-			return false
-		}
-		if binary.BigEndian.Uint16(ip[6:])&0x3fff != 0 { // MF set or a fragment offset
+		total := int(binary.BigEndian.Uint16(ip[2:4]))
+		// version 4, a header of 20..60 bytes inside the frame, no
+		// fragment (MF set or an offset)
+		if ip[0]>>4 != 4 || ihl < 20 || total < ihl || off+total > len(frame) || binary.BigEndian.Uint16(ip[6:8])&0x3fff != 0 {
 			return false
 		}
 		proto = ip[9]
 		l4len = total - ihl
-		pseudo = uint64(binary.BigEndian.Uint32(ip[12:])) + uint64(binary.BigEndian.Uint32(ip[16:]))
+		pseudo = uint64(binary.BigEndian.Uint32(ip[12:16])) + uint64(binary.BigEndian.Uint32(ip[16:20]))
 		off += ihl
 	case EtherTypeIPv6:
-		ip := frame[off:]
-		if len(ip) < 40 || ip[0]>>4 != 6 {
+		if len(frame) < off+40 {
 			return false
 		}
-		l4len = int(binary.BigEndian.Uint16(ip[4:]))
-		if 40+l4len > len(ip) {
+		ip := frame[off : off+40]
+		l4len = int(binary.BigEndian.Uint16(ip[4:6]))
+		if ip[0]>>4 != 6 || off+40+l4len > len(frame) {
 			return false
 		}
 		proto = ip[6]
@@ -113,38 +109,31 @@ func completeChecksum(frame []byte) bool {
 		return false
 	}
 	var field int
-	switch proto {
-	case protoTCP:
-		if l4len < 20 {
-			return false
-		}
+	switch {
+	case proto == protoTCP && l4len >= 20:
 		field = off + 16
-	case protoUDP:
-		if l4len < 8 {
-			return false
-		}
+	case proto == protoUDP && l4len >= 8:
 		field = off + 6
 	default:
 		return false
 	}
-	pseudo += uint64(proto) + uint64(l4len)
-	c := binary.BigEndian.Uint16(frame[field:])
-	if c != fold(pseudo) {
-		return false
+	c := binary.BigEndian.Uint16(frame[field : field+2])
+	if c == 0 || c != fold(pseudo+uint64(proto)+uint64(l4len)) {
+		return false // 0: a UDP datagram without a checksum; a folded sum is never 0
 	}
 	s := ^fold(sum64(frame[off:off+l4len], 0))
 	if s == 0 && proto == protoUDP {
 		s = 0xffff // 0 means "no checksum" in UDP (RFC 768)
 	}
-	binary.BigEndian.PutUint16(frame[field:], s)
+	binary.BigEndian.PutUint16(frame[field:field+2], s)
 	return true
 }
 
 // fold reduces a one's-complement sum to 16 bits.
 func fold(s uint64) uint16 {
-	s = s>>32 + s&0xffffffff
-	s = s>>32 + s&0xffffffff
-	s = s>>16 + s&0xffff
+	s = s>>32 + s&0xffffffff // at most 33 bits
+	s = s>>16 + s&0xffff     // at most 18 bits
+	s = s>>16 + s&0xffff     // at most 17 bits, and then 0x10000 only when the rest is 0
 	s = s>>16 + s&0xffff
 	return uint16(s)
 }
