@@ -25,6 +25,7 @@ import (
 
 	"github.com/wfpxdp/wfpxdp/bench"
 	"github.com/wfpxdp/wfpxdp/dataplane"
+	"github.com/wfpxdp/wfpxdp/dataplane/afxdp"
 	"github.com/wfpxdp/wfpxdp/dataplane/memport"
 	"github.com/wfpxdp/wfpxdp/ring/pin"
 )
@@ -58,6 +59,8 @@ var scenarios = []scenarioDef{
 		flags: afxdpFlags, defaults: map[string]string{"batch": "64"}, run: (*benchCmd).afxdp},
 	{name: bench.ScenarioL2Fwd, summary: "veth -> AF_XDP -> swap MACs -> AF_XDP -> veth (the AF_XDP layer alone, no switch)",
 		flags: "frame-size batch rate baseline runs probe-rate hgrm plot cpuprofile", defaults: map[string]string{"batch": "64"}, run: (*benchCmd).afxdp},
+	{name: bench.ScenarioTCP, summary: "bulk TCP between two namespaces at default offloads, through the switch (absorb + reinject)\nand through a Linux bridge on the same veth pairs, alternated, per MTU",
+		flags: "runs mtu cpuprofile", defaults: map[string]string{"duration": "5s", "runs": "3"}, run: (*benchCmd).tcp},
 	{name: "pipeline-mem", summary: "the vSwitch pipeline over the in-memory port (default without root)",
 		flags: memFlags, run: (*benchCmd).pipelineMem},
 	{name: "latency", summary: "pipeline-mem's maximum, then its latency at 10%, 50% and 90% of it (--port afxdp: over AF_XDP)",
@@ -156,12 +159,12 @@ type benchCmd struct {
 	fs             *flag.FlagSet
 	stdout, stderr io.Writer
 
-	path, mode, baseline, cpus, hgrm, plotFile, cpuprof, port *string
-	duration                                                  *time.Duration
-	frameSize, batch, runs, filters, queues, probes           *int
-	rate                                                      *float64
-	jsonOut, stages                                           *bool
-	obs                                                       observeFlags
+	path, mode, baseline, cpus, hgrm, plotFile, cpuprof, port, mtus *string
+	duration                                                        *time.Duration
+	frameSize, batch, runs, filters, queues, probes                 *int
+	rate                                                            *float64
+	jsonOut, stages                                                 *bool
+	obs                                                             observeFlags
 
 	o bench.PipelineOptions // from the flags
 }
@@ -189,6 +192,7 @@ func parseBench(sc *scenarioDef, args []string, stdout, stderr io.Writer) (*benc
 	b.port = fs.String("port", "memory", "the sweep's ports: memory (in-memory) or afxdp (veth + AF_XDP, as root)")
 	b.stages = fs.Bool("stages", false, "stamp lists at each stage and report latency per stage (rx -> absorb worker -> reinject -> tx -> sink)")
 	b.probes = fs.Int("probe-rate", 10000, "timestamped latency probes per second sent alongside the load (0: none)")
+	b.mtus = fs.String("mtu", "1500,3500", "the veth MTUs to compare at, comma-separated (at most 3822: a 4096-byte UMEM frame)")
 	b.obs = addObserveFlags(fs)
 	applies := map[string]bool{"duration": true, "cores": true, "json": true}
 	for _, f := range strings.Fields(sc.flags) {
@@ -462,6 +466,39 @@ func (b *benchCmd) latency() error {
 		l := st.Latency
 		fmt.Fprintf(w, "%5.0f%% %10.3f %10.3f %8d %8d %10s %10s %10s %10s %6d\n", 100*st.Fraction, st.OfferedMpps, st.Mpps, st.Missed, st.Lost,
 			fmtNS(l.P50), fmtNS(l.P99), fmtNS(l.P999), fmtNS(l.Max), st.Leaked)
+	}
+	return err
+}
+
+func (b *benchCmd) tcp() error {
+	o := bench.TCPOptions{Duration: b.o.Duration, Runs: *b.runs, CPUs: b.o.CPUs}
+	for _, f := range strings.Split(*b.mtus, ",") {
+		m, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || m < 1280 || m > afxdp.MaxMTU(4096) {
+			return fmt.Errorf("--mtu %q: want MTUs of 1280..%d, comma-separated", *b.mtus, afxdp.MaxMTU(4096))
+		}
+		o.MTUs = append(o.MTUs, m)
+	}
+	if err := bench.CanRunAFXDP(); err != nil {
+		return fmt.Errorf("bench tcp: %w", err)
+	}
+	if len(o.CPUs) > 0 {
+		o.SenderCPU = o.CPUs[0]
+	}
+	defer b.stopOnSignal()()
+	o.Stop = b.o.Stop
+	rep, err := bench.RunTCP(o, b.progress())
+	if rep == nil {
+		return err
+	}
+	if *b.jsonOut {
+		return errors.Join(err, writeJSON(b.stdout, rep))
+	}
+	w := b.stdout
+	fmt.Fprintf(w, "\ntcp: bulk TCP, one stream, %v per transfer, median of %d each, alternated\ncores %s\n", b.o.Duration, o.Runs, rep.Cores)
+	fmt.Fprintf(w, "%6s %6s %12s %12s %7s %10s %6s\n", "mtu", "frame", "switch Gb/s", "bridge Gb/s", "ratio", "checksums", "leaked")
+	for _, r := range rep.Rows {
+		fmt.Fprintf(w, "%6d %6d %12.2f %12.2f %6.2fx %10d %6d\n", r.MTU, r.FrameSize, r.SwitchGbps, r.BridgeGbps, r.Ratio, r.Checksums, r.Leaked)
 	}
 	return err
 }

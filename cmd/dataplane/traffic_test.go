@@ -365,3 +365,22 @@ func TestRunMTU(t *testing.T) {
 		t.Fatalf("leaked: %v", m["accounting"])
 	}
 }
+
+// bench tcp moves bulk TCP through the switch and through a Linux bridge
+// on the same veth pairs and reports both, with nothing leaked.
+func TestBenchTCP(t *testing.T) {
+	afxdptest.SkipUnlessPrivileged(t)
+	m, _, err := runCLI(t, "bench", "tcp", "--duration", "1s", "--runs", "1", "--mtu", "1500", "--json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows, _ := m["rows"].([]any)
+	if len(rows) != 1 {
+		t.Fatalf("rows: %v", m["rows"])
+	}
+	r := rows[0].(map[string]any)
+	if num(t, r, "switch_gbps") <= 0 || num(t, r, "bridge_gbps") <= 0 || num(t, r, "ratio") <= 0 ||
+		num(t, r, "leaked") != 0 || num(t, r, "checksums_completed") == 0 {
+		t.Fatalf("%v", r)
+	}
+}

@@ -106,3 +106,29 @@ func (hs *Hosts) Close() error {
 	}
 	return errors.Join(errs...)
 }
+
+// Bridge joins the hosts' switch ends with a Linux bridge (the kernel's
+// own switch, for comparison) and returns the function that removes it
+// again, leaving the ends as they were. The ends must carry no XDP
+// program of a switch meanwhile.
+func (hs *Hosts) Bridge() (remove func() error, err error) {
+	if len(hs.Hosts) == 0 {
+		return nil, errors.New("bridge: no hosts")
+	}
+	name := "wx" + strings.TrimPrefix(strings.TrimSuffix(hs.Hosts[0].NS, "-0"), "wfpxdp-") + "br"
+	if err := ip("link", "add", name, "type", "bridge"); err != nil {
+		return nil, fmt.Errorf("bridge: %w", err)
+	}
+	remove = func() error { return ip("link", "del", name) }
+	for _, h := range hs.Hosts {
+		if err := ip("link", "set", h.Port, "master", name); err != nil {
+			remove()
+			return nil, fmt.Errorf("bridge: %w", err)
+		}
+	}
+	if err := ip("link", "set", name, "up"); err != nil {
+		remove()
+		return nil, fmt.Errorf("bridge: %w", err)
+	}
+	return remove, nil
+}
