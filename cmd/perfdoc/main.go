@@ -1,0 +1,234 @@
+// Command perfdoc runs the benchmark scenarios and rewrites the figures in
+// docs/performance.md: the part between the perfdoc markers, stamped with
+// the commit, the date, the machine and the exact commands. Run it from
+// the repository's root, as root for the AF_XDP scenarios (they are left
+// out otherwise, and the page says so):
+//
+//	go run ./cmd/perfdoc            # about 12 minutes
+//	go run ./cmd/perfdoc -quick     # shorter runs, for a look
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+const (
+	beginMark = "<!-- perfdoc:begin -->"
+	endMark   = "<!-- perfdoc:end -->"
+)
+
+func main() {
+	quick := flag.Bool("quick", false, "shorter runs (1 pair of 2 s runs), for a look")
+	doc := flag.String("doc", "docs/performance.md", "the page to rewrite")
+	flag.Parse()
+	if err := run(*quick, *doc); err != nil {
+		fmt.Fprintln(os.Stderr, "perfdoc:", err)
+		os.Exit(1)
+	}
+}
+
+func run(quick bool, doc string) error {
+	page, err := os.ReadFile(doc)
+	if err != nil {
+		return err
+	}
+	head, rest, ok := bytes.Cut(page, []byte(beginMark))
+	_, tail, ok2 := bytes.Cut(rest, []byte(endMark))
+	if !ok || !ok2 {
+		return fmt.Errorf("%s has no %s ... %s section", doc, beginMark, endMark)
+	}
+	dir, err := os.MkdirTemp("", "perfdoc-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	bin := filepath.Join(dir, "dataplane")
+	if out, err := exec.Command("go", "build", "-o", bin, "./cmd/dataplane").CombinedOutput(); err != nil {
+		return fmt.Errorf("go build: %v\n%s", err, out)
+	}
+	p := &pageWriter{bin: bin, quick: quick, root: os.Geteuid() == 0}
+	var b bytes.Buffer
+	p.write(&b)
+	if p.err != nil {
+		return p.err
+	}
+	out := append(append(append(append(head, beginMark...), '\n'), b.Bytes()...), endMark...)
+	out = append(out, tail...)
+	return os.WriteFile(doc, out, 0o644)
+}
+
+// pageWriter runs the commands and writes their tables.
+type pageWriter struct {
+	bin         string
+	quick, root bool
+	machine     string
+	err         error
+}
+
+// bench runs "dataplane bench ARGS --json" and returns its JSON and the
+// command as a reader would type it.
+func (p *pageWriter) bench(args ...string) (map[string]any, string) {
+	shown := "go run ./cmd/dataplane bench " + strings.Join(args, " ")
+	if p.err != nil {
+		return nil, shown
+	}
+	fmt.Fprintln(os.Stderr, "perfdoc:", shown)
+	cmd := exec.Command(p.bin, append(append([]string{"bench"}, args...), "--json")...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		p.err = fmt.Errorf("%s: %v\n%s", shown, err, stderr.String())
+		return nil, shown
+	}
+	var m map[string]any
+	if err := json.Unmarshal(out, &m); err != nil {
+		p.err = fmt.Errorf("%s: %v", shown, err)
+		return nil, shown
+	}
+	if s, _ := m["machine"].(string); s != "" {
+		p.machine = s
+	}
+	return m, shown
+}
+
+// pairs is the run count and duration of a comparison.
+func (p *pageWriter) pairs() (runs, dur string) {
+	if p.quick {
+		return "1", "2s"
+	}
+	return "3", "5s"
+}
+
+func (p *pageWriter) write(w *bytes.Buffer) {
+	var body bytes.Buffer
+	p.pipelineMem(&body)
+	p.afxdp(&body)
+	p.tcp(&body)
+	p.latency(&body)
+	p.jitter(&body)
+	commit := strings.TrimSpace(output("git", "rev-parse", "--short", "HEAD"))
+	if output("git", "status", "--porcelain", "--untracked-files=no") != "" {
+		commit += " with local changes"
+	}
+	fmt.Fprintf(w, "Measured at commit %s on %s, %s, by `go run ./cmd/perfdoc`.\n\n", commit, time.Now().UTC().Format("2006-01-02 15:04 MST"), p.machine)
+	w.Write(body.Bytes())
+}
+
+func output(name string, args ...string) string {
+	out, _ := exec.Command(name, args...).Output()
+	return string(out)
+}
+
+func num(m map[string]any, path ...string) float64 {
+	var v any = m
+	for _, k := range path {
+		mm, _ := v.(map[string]any)
+		v = mm[k]
+	}
+	f, _ := v.(float64)
+	return f
+}
+
+func (p *pageWriter) pipelineMem(w *bytes.Buffer) {
+	runs, dur := p.pairs()
+	fmt.Fprintf(w, "### The vSwitch pipeline over the in-memory port (64-byte frames)\n\n")
+	fmt.Fprintf(w, "Rings against the same stages wired with channels (`--baseline chan`), alternated, medians; 100 extra non-matching filters installed.\n\n")
+	fmt.Fprintf(w, "| path | mode | rings Mpps | channels Mpps | ratio | busy ns/pkt | command |\n|---|---|---|---|---|---|---|\n")
+	for _, path := range []string{"absorb-reinject", "forward"} {
+		for _, mode := range []string{"rtc", "pipeline"} {
+			m, cmd := p.bench("pipeline-mem", "--path", path, "--mode", mode, "--baseline", "chan", "--runs", runs, "--duration", dur)
+			fmt.Fprintf(w, "| %s | %s | %.2f | %.2f | %.2f× | %.1f | `%s` |\n", path, mode, num(m, "mpps"), num(m, "baseline", "mpps"),
+				num(m, "ratio"), num(m, "busy_ns_per_packet"), cmd)
+		}
+	}
+	w.WriteString("\n")
+}
+
+func (p *pageWriter) afxdp(w *bytes.Buffer) {
+	runs, dur := p.pairs()
+	fmt.Fprintf(w, "### AF_XDP over veth (64-byte frames)\n\n")
+	if !p.root {
+		fmt.Fprintf(w, "Not measured: these scenarios need root.\n\n")
+		return
+	}
+	fmt.Fprintf(w, "Against a loop over asavie/xdp written to win (`--baseline asavie`), alternated, medians; generator on CPU 0, switch on CPU 1, bursts of 64.\n\n")
+	fmt.Fprintf(w, "| scenario | offered Mpps | ours Mpps | asavie Mpps | ratio | busy ns/pkt ours / asavie | command |\n|---|---|---|---|---|---|---|\n")
+	for _, sc := range []string{"afxdp-rxdrop", "afxdp-l2fwd", "afxdp-vswitch"} {
+		m, cmd := p.bench(sc, "--baseline", "asavie", "--runs", runs, "--duration", dur)
+		fmt.Fprintf(w, "| %s | %.2f | %.2f | %.2f | %.2f× | %.1f / %.1f | `%s` |\n", sc, num(m, "offered_mpps"), num(m, "mpps"),
+			num(m, "baseline", "mpps"), num(m, "ratio"), num(m, "busy_ns_per_packet"), num(m, "baseline", "busy_ns_per_packet"), cmd)
+	}
+	w.WriteString("\n")
+}
+
+func (p *pageWriter) tcp(w *bytes.Buffer) {
+	runs, dur := p.pairs()
+	fmt.Fprintf(w, "### Real TCP between namespaces: the switch against a Linux bridge\n\n")
+	if !p.root {
+		fmt.Fprintf(w, "Not measured: this scenario needs root.\n\n")
+		return
+	}
+	m, cmd := p.bench("tcp", "--runs", runs, "--duration", dur)
+	fmt.Fprintf(w, "One bulk TCP stream, the namespaces at default offloads, the switch absorbing and reinjecting every frame; alternated, medians. `%s`\n\n", cmd)
+	fmt.Fprintf(w, "| MTU | UMEM frame | switch Gb/s | bridge Gb/s | ratio | checksums completed |\n|---|---|---|---|---|---|\n")
+	rows, _ := m["rows"].([]any)
+	for _, r := range rows {
+		rm, _ := r.(map[string]any)
+		fmt.Fprintf(w, "| %.0f | %.0f | %.2f | %.2f | %.2f× | %.0f |\n", num(rm, "mtu"), num(rm, "frame_size"), num(rm, "switch_gbps"),
+			num(rm, "bridge_gbps"), num(rm, "ratio"), num(rm, "checksums_completed"))
+	}
+	w.WriteString("\n")
+}
+
+func (p *pageWriter) latency(w *bytes.Buffer) {
+	dur := "2s"
+	if p.quick {
+		dur = "1s"
+	}
+	m, cmd := p.bench("latency", "--duration", dur)
+	fmt.Fprintf(w, "### Latency under load (in-memory port, absorb-reinject, RTC)\n\n`%s`: maximum %.2f Mpps, then paced steps; latency from each frame's arrival.\n\n", cmd, num(m, "max_mpps"))
+	fmt.Fprintf(w, "| load | offered Mpps | delivered Mpps | missed | p50 | p99 | p99.9 | max |\n|---|---|---|---|---|---|---|---|\n")
+	steps, _ := m["steps"].([]any)
+	for _, s := range steps {
+		sm, _ := s.(map[string]any)
+		fmt.Fprintf(w, "| %.0f %% | %.3f | %.3f | %.0f | %s | %s | %s | %s |\n", 100*num(sm, "fraction"), num(sm, "offered_mpps"), num(sm, "mpps"),
+			num(sm, "missed"), us(num(sm, "latency_ns", "p50")), us(num(sm, "latency_ns", "p99")), us(num(sm, "latency_ns", "p999")), us(num(sm, "latency_ns", "max")))
+	}
+	w.WriteString("\n")
+}
+
+func (p *pageWriter) jitter(w *bytes.Buffer) {
+	m, cmd := p.bench("jitter", "--duration", "5s")
+	fmt.Fprintf(w, "### The machine's floor: `%s`\n\n", cmd)
+	fmt.Fprintf(w, "| CPU | stalls ≥ 1 µs /s | ≥ 10 µs /s | ≥ 100 µs /s | ≥ 1 ms /s | time lost | longest |\n|---|---|---|---|---|---|---|\n")
+	cpus, _ := m["cpus"].([]any)
+	for _, c := range cpus {
+		cm, _ := c.(map[string]any)
+		stalls, _ := cm["stalls"].([]any)
+		var per [4]float64
+		for i, s := range stalls {
+			if i < 4 {
+				per[i] = num(s.(map[string]any), "per_second")
+			}
+		}
+		fmt.Fprintf(w, "| %.0f | %.0f | %.0f | %.0f | %.0f | %.2f %% | %s |\n", num(cm, "cpu"), per[0], per[1], per[2], per[3], num(cm, "lost_pct"), us(num(cm, "max_ns")))
+	}
+	w.WriteString("\n")
+}
+
+// us formats nanoseconds in µs (or ms above 10 ms).
+func us(ns float64) string {
+	if ns >= 10e6 {
+		return fmt.Sprintf("%.1f ms", ns/1e6)
+	}
+	return fmt.Sprintf("%.1f µs", ns/1e3)
+}
