@@ -63,6 +63,9 @@ const (
 
 // Filter is one filter of a layer. Higher Weight is evaluated first.
 type Filter struct {
+	// ID is the switch's id for the filter (FwpmFilterAdd0's filterId),
+	// set by SetFilters and AddFilter; ignored on input.
+	ID         uint64
 	Name       string
 	Layer      Layer
 	Weight     uint64

@@ -93,16 +93,17 @@ type Switch struct {
 	portsMu sync.Mutex // serialises portsChanged
 	filters atomic.Pointer[filterSet]
 
-	mu          sync.Mutex
-	filterSrc   []Filter                 // mu protects filterSrc: the filters as given
-	callouts    map[string]*calloutEntry // mu protects callouts
-	calloutList []*calloutEntry          // mu protects calloutList: by id
-	queues      []*queue                 // built by Start
-	lcores      []*lcore                 // mu protects lcores: running lcores
-	plan        string                   // the core plan in force, for printing
-	failed      map[uint32]error         // mu protects failed: ports detached because their driver failed
-	stop        chan struct{}            // closed to stop the lcores
-	wg          sync.WaitGroup
+	mu           sync.Mutex
+	filterSrc    []Filter                 // mu protects filterSrc: the filters in force, ids set
+	nextFilterID uint64                   // mu protects nextFilterID: the last id given
+	callouts     map[string]*calloutEntry // mu protects callouts
+	calloutList  []*calloutEntry          // mu protects calloutList: by id
+	queues       []*queue                 // built by Start
+	lcores       []*lcore                 // mu protects lcores: running lcores
+	plan         string                   // the core plan in force, for printing
+	failed       map[uint32]error         // mu protects failed: ports detached because their driver failed
+	stop         chan struct{}            // closed to stop the lcores
+	wg           sync.WaitGroup
 
 	// finishCopyFn is finishCopy as a func value, made once: a method value
 	// taken per reinjection would allocate.
@@ -457,35 +458,69 @@ func (sw *Switch) Handle(callout string) *inject.Handle {
 	return nil
 }
 
-// SetFilters replaces the filter set of both layers; the classify stages
-// pick up the new set at their next batch. Any time.
+// SetFilters replaces the filter set of both layers and gives every filter
+// a new id. The stages take the new set from their next batch: every
+// packet is classified by the old set or the new one, whole. Any time,
+// also while traffic flows.
 func (sw *Switch) SetFilters(filters []Filter) error {
 	sw.mu.Lock()
 	defer sw.mu.Unlock()
-	return sw.setFilters(filters)
+	next := append([]Filter(nil), filters...)
+	for i := range next {
+		next[i].ID = sw.nextFilterID + uint64(i) + 1
+	}
+	if err := sw.setFilters(next); err != nil {
+		return err
+	}
+	sw.nextFilterID += uint64(len(next))
+	return nil
 }
 
-// setFilters compiles and installs filters; mu must be held.
+// setFilters compiles and installs filters, whose ids are set; mu must be
+// held.
 func (sw *Switch) setFilters(filters []Filter) error {
 	fs, err := compileFilters(filters, sw.callouts)
 	if err != nil {
 		return fmt.Errorf("set filters: %w", err)
 	}
-	sw.filterSrc = append([]Filter(nil), filters...)
+	sw.filterSrc = filters
 	sw.filters.Store(fs)
 	return nil
 }
 
-// Filters returns the filters in force, as given.
+// Filters returns the filters in force, with their ids.
 func (sw *Switch) Filters() []Filter {
 	sw.mu.Lock()
 	defer sw.mu.Unlock()
 	return append([]Filter(nil), sw.filterSrc...)
 }
 
-// AddFilter adds one filter to the set.
-func (sw *Switch) AddFilter(f Filter) error {
+// AddFilter adds one filter to the set and returns its id, as
+// FwpmFilterAdd0 does; it applies from the stages' next batch.
+func (sw *Switch) AddFilter(f Filter) (uint64, error) {
 	sw.mu.Lock()
 	defer sw.mu.Unlock()
-	return sw.setFilters(append(append([]Filter(nil), sw.filterSrc...), f))
+	f.ID = sw.nextFilterID + 1
+	if err := sw.setFilters(append(append([]Filter(nil), sw.filterSrc...), f)); err != nil {
+		return 0, err
+	}
+	sw.nextFilterID++
+	return f.ID, nil
+}
+
+// ErrNoFilter is returned by DeleteFilter for an id no filter in force has.
+var ErrNoFilter = errors.New("no filter with that id")
+
+// DeleteFilter removes the filter with id, as FwpmFilterDeleteById0 does;
+// it applies from the stages' next batch.
+func (sw *Switch) DeleteFilter(id uint64) error {
+	sw.mu.Lock()
+	defer sw.mu.Unlock()
+	for i, f := range sw.filterSrc {
+		if f.ID == id {
+			next := append(append([]Filter(nil), sw.filterSrc[:i]...), sw.filterSrc[i+1:]...)
+			return sw.setFilters(next)
+		}
+	}
+	return fmt.Errorf("delete filter %d: %w", id, ErrNoFilter)
 }

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -31,8 +32,26 @@ type runResult struct {
 	Accounting dataplane.Accounting `json:"accounting"`
 }
 
+// reload applies the configuration file again (SIGHUP): what can change
+// while the switch runs is applied, anything else is refused and named;
+// the switch keeps running either way.
+func reload(rt *config.Runtime, path string, stderr io.Writer) {
+	f, err := config.Load(path)
+	if err == nil {
+		var changes []string
+		if changes, err = rt.Reload(f); err == nil {
+			if len(changes) == 0 {
+				changes = []string{"nothing changed"}
+			}
+			fmt.Fprintf(stderr, "reloaded %s: %s\n", path, strings.Join(changes, "; "))
+			return
+		}
+	}
+	fmt.Fprintf(stderr, "reload refused, still running as before: %v\n", err)
+}
+
 // runSwitch is "dataplane run --config FILE": the switch a config file
-// describes, until SIGINT/SIGTERM or --duration.
+// describes, until SIGINT/SIGTERM or --duration; SIGHUP reloads the file.
 func runSwitch(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -90,6 +109,9 @@ func runSwitch(args []string, stdout, stderr io.Writer) error {
 	}
 	ctx, stopSignals := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stopSignals()
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	sw := rt.Switch
 	if err := sw.Start(); err != nil {
 		rt.Close()
@@ -100,7 +122,7 @@ func runSwitch(args []string, stdout, stderr io.Writer) error {
 		o.OnStart(metrics.Source{Switch: sw, XDP: rt.XDPPorts(), Capture: o.Capture, Latency: latency})
 	}
 	// on stderr even with --json (stdout is the JSON): scripts wait for it
-	fmt.Fprintf(stderr, "running %s: %d ports, cores %s; Ctrl-C stops\n", *cfgPath, len(rt.Ports), sw.Plan())
+	fmt.Fprintf(stderr, "running %s: %d ports, cores %s; Ctrl-C stops, SIGHUP reloads\n", *cfgPath, len(rt.Ports), sw.Plan())
 	if !*jsonOut {
 		for _, r := range rt.Reports() {
 			fmt.Fprintln(stderr, "  "+r.Setup())
@@ -125,6 +147,8 @@ loop:
 			break loop
 		case <-end:
 			break loop
+		case <-hup:
+			reload(rt, *cfgPath, stderr)
 		case now := <-tick:
 			st := sw.Stats()
 			dt := now.Sub(prevT).Seconds()

@@ -23,7 +23,9 @@ type Runtime struct {
 	Ports    []*RuntimePort
 	Counters map[string]*dataplane.Counter // counter callouts by name
 
-	region []byte
+	file   *File         // what the switch was built (or last reloaded) from
+	region []byte        // the UMEM, if any port is AF_XDP
+	shared *afxdp.Socket // the socket that registered the UMEM: every other one shares it
 	closed bool
 }
 
@@ -105,40 +107,10 @@ func (f *File) Build(o BuildOptions) (_ *Runtime, err error) {
 	}
 	rt.Switch = sw
 
-	var shared *afxdp.Socket // the first socket: every other one shares its UMEM
-	for i, pc := range f.Ports {
-		rp := &RuntimePort{Name: pc.Name, ID: pc.ID, Kind: pc.Kind, Interface: pc.Interface}
-		rt.Ports = append(rt.Ports, rp)
-		var drivers []dataplane.Driver
-		switch pc.Kind {
-		case "memory":
-			for q := 0; q < s.Queues; q++ {
-				mp, err := memport.New(f.memConfig(pc, q))
-				if err != nil {
-					return nil, f.errAt(err.Error(), "ports", i)
-				}
-				rp.Memory = append(rp.Memory, mp)
-				drivers = append(drivers, mp)
-			}
-		case "afxdp":
-			if drivers, err = f.openAFXDP(i, sw.Arena(), rp, &shared); err != nil {
-				return nil, err
-			}
+	for i := range f.Ports {
+		if err := f.addPort(i, rt); err != nil {
+			return nil, err
 		}
-		var mac dataplane.MAC
-		if pc.MAC != "" {
-			mac, _ = dataplane.ParseMAC(pc.MAC)
-		}
-		port, err := sw.AddPort(pc.ID, pc.MaxNIC, mac, drivers...)
-		if err != nil {
-			for _, d := range drivers { // not the switch's yet
-				d.Close(sw.Arena().Frames().NewCache(64))
-			}
-			return nil, f.errAt(err.Error(), "ports", i)
-		}
-		cm, _ := dataplane.ParseChecksumMode(pc.Checksum) // checked by Parse
-		port.SetChecksum(cm)
-		rp.Port = port
 	}
 	for i, e := range f.StaticMACs {
 		m, _ := dataplane.ParseMAC(e.MAC)
@@ -172,7 +144,47 @@ func (f *File) Build(o BuildOptions) (_ *Runtime, err error) {
 	if err := sw.SetFilters(filters); err != nil {
 		return nil, f.errAt(err.Error(), "filters")
 	}
+	rt.file = f
 	return rt, nil
+}
+
+// addPort builds ports[i]'s drivers and attaches the port to rt's switch.
+// The first AF_XDP socket registers the UMEM and every other one shares it.
+func (f *File) addPort(i int, rt *Runtime) (err error) {
+	pc, sw := f.Ports[i], rt.Switch
+	rp := &RuntimePort{Name: pc.Name, ID: pc.ID, Kind: pc.Kind, Interface: pc.Interface}
+	rt.Ports = append(rt.Ports, rp) // release finds what was set up, on error too
+	var drivers []dataplane.Driver
+	switch pc.Kind {
+	case "memory":
+		for q := 0; q < f.Switch.Queues; q++ {
+			mp, err := memport.New(f.memConfig(pc, q))
+			if err != nil {
+				return f.errAt(err.Error(), "ports", i)
+			}
+			rp.Memory = append(rp.Memory, mp)
+			drivers = append(drivers, mp)
+		}
+	case "afxdp":
+		if drivers, err = f.openAFXDP(i, sw.Arena(), rp, &rt.shared); err != nil {
+			return err
+		}
+	}
+	var mac dataplane.MAC
+	if pc.MAC != "" {
+		mac, _ = dataplane.ParseMAC(pc.MAC)
+	}
+	port, err := sw.AddPort(pc.ID, pc.MaxNIC, mac, drivers...)
+	if err != nil {
+		for _, d := range drivers { // not the switch's yet
+			d.Close(sw.Arena().Frames().NewCache(64))
+		}
+		return f.errAt(err.Error(), "ports", i)
+	}
+	cm, _ := dataplane.ParseChecksumMode(pc.Checksum) // checked by Parse
+	port.SetChecksum(cm)
+	rp.Port = port
+	return nil
 }
 
 // checkInterface tells, before anything is set up, whether ports[i]'s
