@@ -17,10 +17,17 @@ const (
 	ActionNoneNoMatch Action = 0x8
 )
 
+// Rights are FWPS_CLASSIFY_OUT0's rights (R28).
+type Rights uint32
+
+// ClassifyFlags are FWPS_CLASSIFY_OUT0's flags (R27). A type of their own,
+// so a right cannot be passed for a flag of the same value.
+type ClassifyFlags uint32
+
 // Classify-out rights and flags (R27, R28).
 const (
-	RightActionWrite   uint32 = 0x1 // FWPS_RIGHT_ACTION_WRITE
-	ClassifyFlagAbsorb uint32 = 0x1 // FWPS_CLASSIFY_OUT_FLAG_ABSORB
+	RightActionWrite   Rights        = 0x1 // FWPS_RIGHT_ACTION_WRITE
+	ClassifyFlagAbsorb ClassifyFlags = 0x1 // FWPS_CLASSIFY_OUT_FLAG_ABSORB
 )
 
 // CalloutFlags are FWP_CALLOUT_FLAG_* values.
@@ -38,8 +45,58 @@ const CalloutAllowL2BatchClassify CalloutFlags = 0x80
 // Flags; Rights says whether it may set the action (R28).
 type ClassifyOut struct {
 	ActionType Action
-	Rights     uint32
-	Flags      uint32
+	Rights     Rights
+	Flags      ClassifyFlags
+}
+
+// Absorb sets BLOCK + ABSORB: the callout takes the packet (R27, R29).
+// Without the WRITE right it changes nothing and reports false (R28).
+func (o *ClassifyOut) Absorb() bool {
+	if o.Rights&RightActionWrite == 0 {
+		return false
+	}
+	o.ActionType, o.Flags = ActionBlock, o.Flags|ClassifyFlagAbsorb
+	return true
+}
+
+// Permit sets PERMIT.
+func (o *ClassifyOut) Permit() { o.ActionType = ActionPermit }
+
+// Block sets BLOCK without ABSORB: the packet is dropped and counted. A
+// veto needs no right (R28).
+func (o *ClassifyOut) Block() { o.ActionType, o.Flags = ActionBlock, o.Flags&^ClassifyFlagAbsorb }
+
+// Classifier is a callout's classify function as an interface, for callout
+// types with state of their own (NewCallout takes one).
+type Classifier interface {
+	Classify(c *Call, out *ClassifyOut)
+}
+
+// ClassifyFunc is a classify function; it implements Classifier.
+type ClassifyFunc func(c *Call, out *ClassifyOut)
+
+// Classify calls f.
+func (f ClassifyFunc) Classify(c *Call, out *ClassifyOut) { f(c, out) }
+
+// WorkerFunc is a callout's worker: it gets the lists the callout absorbed
+// (see Callout.Worker).
+type WorkerFunc func(w *Worker, absorbed []*nbl.NBL)
+
+// NewCallout returns a callout named name that classifies with c and
+// handles what it absorbs with worker (nil: absorbed lists are discarded).
+// Like every callout, it does not see the packets it injected itself
+// unless SeeOwnInjections is set.
+func NewCallout(name string, c Classifier, worker WorkerFunc) *Callout {
+	return &Callout{Name: name, Classify: c.Classify, Worker: worker}
+}
+
+// InjectedBySelf reports whether the packet being classified was injected
+// through the callout's own handle, or is a clone of one it injected
+// (INJECTED_BY_SELF or PREVIOUSLY_INJECTED_BY_SELF, R24): a callout must
+// permit such a packet and must not modify or pend it (R21, R25).
+func (c *Call) InjectedBySelf() bool {
+	st, _ := inject.QueryInjectionState(c.Handle, c.List)
+	return st == inject.InjectedBySelf || st == inject.PreviouslyInjectedBySelf
 }
 
 // Call is one classify invocation: what classifyFn receives. Borrowed: valid
@@ -61,7 +118,13 @@ type Call struct {
 type Callout struct {
 	Name     string
 	Flags    CalloutFlags
-	Classify func(c *Call, out *ClassifyOut)
+	Classify ClassifyFunc
+	// SeeOwnInjections makes the switch call Classify for the packets the
+	// callout injected itself. By default it does not: such a packet is
+	// permitted by this callout without a call (R21, R25), which is what
+	// every callout that absorbs and reinjects must do anyway, and without
+	// which it would inspect its own packets for ever.
+	SeeOwnInjections bool
 	// Worker runs on the callout's absorb worker with lists the callout
 	// absorbed; it owns them and must end each one: reinject it
 	// (w.Reinject, or the inject API through w.Handle), discard it
@@ -70,7 +133,7 @@ type Callout struct {
 	// can end held lists on its own time even when no traffic comes (a
 	// pool exhausted by held lists brings none). Must not block. A callout
 	// that absorbs without a Worker has its absorbed lists discarded.
-	Worker func(w *Worker, absorbed []*nbl.NBL)
+	Worker WorkerFunc
 }
 
 // calloutEntry is a registered callout with its handle and, per queue, the
@@ -118,6 +181,23 @@ func (w *Worker) Handle() *inject.Handle { return w.ce.handle }
 // of the worker's own copy, so writing to it changes nothing but this
 // worker's later inject calls.
 func (w *Worker) SwitchID() []byte { return w.switchID[:] }
+
+// Incoming returns the incoming values (R40) of a list the worker
+// absorbed, as classify saw them: addresses and their types, ether type,
+// VLAN id, the switch's id, source port and NIC, L2 flags, and the
+// destination port of a list absorbed at egress. It reads the frame's
+// Ethernet header again; it does not allocate.
+func (w *Worker) Incoming(l *nbl.NBL) Incoming {
+	var in Incoming
+	parseEthernetTags(l.Data(), &in)
+	in.VSwitchID = &w.q.sw.id
+	v := &l.VSwitch
+	in.SourcePortID, in.SourceNICIndex, in.L2Flags = v.SourcePortID, v.SourceNICIndex, v.L2Flags
+	if v.Flags&nbl.MetaDestinationPortID != 0 {
+		in.DestPortID = v.DestinationPortID
+	}
+	return in
+}
 
 // Reserve returns the worker's cache of the reserve pool, for
 // AllocateCloneNetBufferList and AllocateNetBufferAndNetBufferList.

@@ -70,6 +70,9 @@ func (ls *layerSet) classify(c *Call, out *ClassifyOut, unloading bool) (verdict
 			if unloading {
 				continue
 			}
+			if !f.seeOwn && ownInjection(c.List, f.handle) {
+				continue // the callout's own packet: it permits it (R21, R25)
+			}
 			*out = ClassifyOut{ActionType: ActionContinue, Rights: rights}
 			c.Filter = f.name
 			c.Handle = f.handle
@@ -93,6 +96,17 @@ func (ls *layerSet) classify(c *Call, out *ClassifyOut, unloading bool) (verdict
 			}
 		}
 	}
+}
+
+// ownInjection reports whether l was injected through h, or is a clone of
+// a list that was (R24's two self states). A list that came from a port,
+// the common case, costs two loads.
+func ownInjection(l *nbl.NBL, h *inject.Handle) bool {
+	if l == nil || l.InjectedBy == 0 && l.Parent == nil {
+		return false
+	}
+	st, _ := inject.QueryInjectionState(h, l)
+	return st == inject.InjectedBySelf || st == inject.PreviouslyInjectedBySelf
 }
 
 // sameValues reports whether two packets have the same incoming values for

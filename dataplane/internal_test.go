@@ -240,7 +240,7 @@ func TestG2Statuses(t *testing.T) {
 // must after a failed clone or inject, R30) passes that on, and its BLOCK
 // without ABSORB drops.
 func TestRightsAndVeto(t *testing.T) {
-	var seenRights []uint32
+	var seenRights []Rights
 	spy := &calloutEntry{id: 1, c: &Callout{Name: "spy", Classify: func(c *Call, out *ClassifyOut) {
 		seenRights = append(seenRights, out.Rights)
 	}}}

@@ -130,7 +130,7 @@ func (sw *Switch) buildLcores() []*lcore {
 		}
 		rest = append(rest, namedStage{fmt.Sprintf("q%d.egress", q.idx), q.egress},
 			namedStage{fmt.Sprintf("q%d.completion", q.idx), q.completion})
-		sleep := time.Duration(sw.cfg.IdleSleep)
+		sleep := sw.cfg.IdleSleep
 		if sw.cfg.Mode == ModeRTC {
 			c := cpu(q.idx)
 			if len(cpus) > 1 {

@@ -1,6 +1,7 @@
 package dataplane
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"runtime"
@@ -114,13 +115,27 @@ var ErrClosed = errors.New("switch is closed")
 // any goroutine, also while another Stop or Close runs (it then waits for
 // that one); on a stopped switch it does nothing.
 func (sw *Switch) Stop() error {
-	sw.life.Lock()
-	defer sw.life.Unlock()
-	return sw.stopLocked()
+	ctx, cancel := context.WithTimeout(context.Background(), DefaultDrainTimeout)
+	defer cancel()
+	return sw.StopContext(ctx)
 }
 
-// stopLocked is Stop; life must be held.
-func (sw *Switch) stopLocked() error {
+// DefaultDrainTimeout bounds how long Stop and Close wait for the stages
+// to drain.
+const DefaultDrainTimeout = 5 * time.Second
+
+// StopContext is Stop with the drain bounded by ctx instead of
+// DefaultDrainTimeout: when ctx ends first, the lcores are stopped and
+// whatever has not drained by then is reported (ErrLeak, with the
+// numbers) rather than waited for.
+func (sw *Switch) StopContext(ctx context.Context) error {
+	sw.life.Lock()
+	defer sw.life.Unlock()
+	return sw.stopLocked(ctx)
+}
+
+// stopLocked is StopContext; life must be held.
+func (sw *Switch) stopLocked(ctx context.Context) error {
 	if !sw.running.Load() {
 		return nil
 	}
@@ -131,20 +146,20 @@ func (sw *Switch) stopLocked() error {
 	for _, q := range sw.queues {
 		q.completion.completer.Rebind()
 	}
-	sw.quiesce()
+	sw.quiesce(ctx)
 	for _, q := range sw.queues {
 		for _, w := range q.workers {
 			w.drainHeld()
 		}
 	}
-	sw.quiesce()
+	sw.quiesce(ctx)
 	// No more injections: wait out the inject calls that saw accepting
 	// set, then drain what they queued.
 	sw.accepting.Store(false)
 	for sw.injecting.Load() != 0 {
 		runtime.Gosched()
 	}
-	sw.quiesce()
+	sw.quiesce(ctx)
 	sw.mu.Lock()
 	sw.running.Store(false)
 	sw.lcores = nil
@@ -158,9 +173,8 @@ func (sw *Switch) stopLocked() error {
 
 // quiesce polls every stage on the calling goroutine until a long run of
 // rounds moves nothing and every link is empty.
-func (sw *Switch) quiesce() {
-	deadline := time.Now().Add(5 * time.Second)
-	for quiet := 0; quiet < 64 && time.Now().Before(deadline); {
+func (sw *Switch) quiesce(ctx context.Context) {
+	for quiet := 0; quiet < 64 && ctx.Err() == nil; {
 		work := 0
 		for _, q := range sw.queues {
 			work += q.ingress.Poll()
@@ -214,7 +228,9 @@ func (sw *Switch) Close() error {
 		return nil
 	}
 	sw.closed = true
-	err := sw.stopLocked()
+	ctx, cancel := context.WithTimeout(context.Background(), DefaultDrainTimeout)
+	defer cancel()
+	err := sw.stopLocked(ctx)
 	sw.mu.Lock()
 	for _, ce := range sw.calloutList {
 		if st := ce.handle.Destroy(); st != inject.StatusSuccess && err == nil {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/wfpxdp/wfpxdp/inject"
 	"github.com/wfpxdp/wfpxdp/nbl"
@@ -56,8 +57,8 @@ type Config struct {
 	Link      LinkKind // LinkChan wires the stages with channels (the baseline)
 	// IdleSleep bounds the idle backoff: an lcore that found no work for a
 	// while yields, and after longer sleeps this long. 0: never sleep.
-	IdleSleep int64 // nanoseconds
-	FDBSize   int   // forwarding database slots; 4096
+	IdleSleep time.Duration
+	FDBSize   int // forwarding database slots; 4096
 	// StageStamps stamps each list with the time it passed the ingress,
 	// absorb worker, reinject and TX points (NBL.Stamps, clock Now), for
 	// per-stage latency; it costs a clock read per burst and stage.

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net"
 	"path/filepath"
-	"time"
 
 	"github.com/wfpxdp/wfpxdp/dataplane"
 	"github.com/wfpxdp/wfpxdp/dataplane/afxdp"
@@ -74,7 +73,7 @@ func (f *File) Build(o BuildOptions) (_ *Runtime, err error) {
 	}
 	idle, _ := s.idleSleep()
 	cfg := dataplane.Config{ID: id, Frames: s.Frames, FrameSize: s.FrameSize, Reserve: s.Reserve, Queues: s.Queues,
-		Batch: s.Batch, RingSize: s.RingSize, CPUs: s.Cores, IdleSleep: int64(idle / time.Nanosecond), Capture: o.Capture,
+		Batch: s.Batch, RingSize: s.RingSize, CPUs: s.Cores, IdleSleep: idle, Capture: o.Capture,
 		LcoreNice: s.LcoreNice}
 	if s.Mode == "pipeline" {
 		cfg.Mode = dataplane.ModePipeline

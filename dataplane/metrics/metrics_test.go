@@ -46,7 +46,7 @@ func value(t *testing.T, body, series string) float64 {
 // Scraped over loopback while the switch runs, the counters move and agree
 // with the switch; the latency summary and the per-port series are there.
 func TestScrapeDuringRun(t *testing.T) {
-	sw, err := dataplane.New(inject.NewEngine(), dataplane.Config{ID: inject.GUID{9}, NoPin: true, Frames: 2048, IdleSleep: 50_000})
+	sw, err := dataplane.New(inject.NewEngine(), dataplane.Config{ID: inject.GUID{9}, NoPin: true, Frames: 2048, IdleSleep: 50 * time.Microsecond})
 	if err != nil {
 		t.Fatal(err)
 	}
