@@ -9,6 +9,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,6 +18,9 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/net/icmp"
+	"golang.org/x/net/ipv4"
+	"golang.org/x/net/ipv6"
 	"golang.org/x/sys/unix"
 
 	"github.com/wfpxdp/wfpxdp/dataplane/afxdp"
@@ -171,6 +175,9 @@ func TestRunCarriesTCPAndUDP(t *testing.T) {
 	for _, addr := range []string{b.IPv4.String(), b.IPv6.String()} {
 		udpEcho(t, a, b, addr)
 	}
+	// ICMP and ICMPv6 echo, answered by b's stack
+	ping(t, a, b.IPv4, false)
+	ping(t, a, b.IPv6, true)
 	m := rs.stop(t)
 	if num(t, m, "accounting", "leaked") != 0 {
 		t.Fatalf("leaked: %v", m["accounting"])
@@ -190,6 +197,44 @@ func TestRunCarriesTCPAndUDP(t *testing.T) {
 	if completed == 0 {
 		t.Errorf("no checksum completed; ports %v", ports)
 	}
+}
+
+// ping sends ICMP (or ICMPv6) echo requests from a to addr until one is
+// answered.
+func ping(t *testing.T, a *afxdp.Host, addr netip.Addr, v6 bool) {
+	t.Helper()
+	network, proto, typ := "ip4:icmp", 1, icmp.Type(ipv4.ICMPTypeEcho)
+	if v6 {
+		network, proto, typ = "ip6:ipv6-icmp", 58, ipv6.ICMPTypeEchoRequest
+	}
+	var c *icmp.PacketConn
+	if err := a.InNS(func() (err error) { c, err = icmp.ListenPacket(network, ""); return err }); err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	msg := icmp.Message{Type: typ, Body: &icmp.Echo{ID: 0x5c, Seq: 1, Data: []byte("through the switch")}}
+	wire, err := msg.Marshal(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 1500)
+	for try := 0; try < 5; try++ {
+		if _, err := c.WriteTo(wire, &net.IPAddr{IP: addr.AsSlice()}); err != nil {
+			t.Fatal(err)
+		}
+		c.SetReadDeadline(time.Now().Add(time.Second))
+		for {
+			n, from, err := c.ReadFrom(buf)
+			if err != nil {
+				break
+			}
+			m, err := icmp.ParseMessage(proto, buf[:n])
+			if err == nil && (m.Type == ipv4.ICMPTypeEchoReply || m.Type == ipv6.ICMPTypeEchoReply) && from.String() == addr.String() {
+				return
+			}
+		}
+	}
+	t.Fatalf("no echo reply from %s", addr)
 }
 
 // udpEcho sends one datagram from a to addr (host b) through the
