@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/wfpxdp/wfpxdp/dataplane"
+	"github.com/wfpxdp/wfpxdp/dataplane/memport"
 )
 
 // LatencyNS holds latency percentiles in nanoseconds.
@@ -51,7 +52,9 @@ type Report struct {
 	Mode        string            `json:"mode"`
 	Link        string            `json:"link"`
 	FrameSize   int               `json:"frame_size"`
-	Batch       int               `json:"batch,omitempty"` // packets per burst
+	Batch       int               `json:"batch,omitempty"`      // packets per burst
+	Flows       int               `json:"flows,omitempty"`      // flows the load is spread over
+	FlowOrder   string            `json:"flow_order,omitempty"` // seq | random
 	DurationS   float64           `json:"duration_s"`
 	Cores       string            `json:"cores"`
 	Packets     uint64            `json:"packets"`
@@ -291,7 +294,7 @@ func dropReasons(m map[string]uint64) string {
 // distribution in HdrHistogram's percentile text format.
 func ComparePipeline(o PipelineOptions, runs int, baseline bool, progress io.Writer, hgrm io.Writer, plotPath string) (*Report, error) {
 	rep := &Report{Envelope: NewEnvelope("bench", "pipeline-mem"), Path: string(o.Path), Mode: o.Mode.String(), Link: o.Link.String(),
-		FrameSize: max(o.FrameSize, 64), Batch: o.Batch}
+		FrameSize: max(o.FrameSize, 64), Batch: o.Batch, Flows: max(o.Flows, 1), FlowOrder: flowOrderName(o.FlowOrder)}
 	err := alternate(rep, runs, baseline, "chan", func(subject bool, i, of int) (*Result, error) {
 		ro := o
 		if !subject {
@@ -343,6 +346,13 @@ func CompareAFXDP(o AFXDPOptions, runs int, baseline bool, progress io.Writer, h
 		return rig.runAsavie(ro)
 	}, hgrm, plotPath)
 	return rep, err
+}
+
+func flowOrderName(o memport.FlowOrder) string {
+	if o == memport.FlowsRandom {
+		return "random"
+	}
+	return "seq"
 }
 
 // machine describes where a result was measured: CPU model, CPUs, kernel,

@@ -35,6 +35,11 @@ type PipelineOptions struct {
 	CPUs      []int
 	Filters   int // extra non-matching filters installed, to show the index at work
 	Queues    int // switch queues (pipelines), each with its own generator and sink queue; 1
+	// Flows spreads the load over that many flows (source and
+	// destination MAC, IPv4 addresses, UDP port; memport.Config.Flows); the
+	// sink's addresses are static entries. 0 and 1: one flow.
+	Flows     int
+	FlowOrder memport.FlowOrder
 	// Stages stamps lists at each stage (dataplane.Config.StageStamps) and
 	// reports the latency between stages (Result.Stages).
 	Stages   bool
@@ -111,9 +116,14 @@ func RunPipeline(o PipelineOptions) (*Result, error) {
 	if o.FrameSize == 0 {
 		o.FrameSize = 64
 	}
+	flows := max(o.Flows, 1)
+	fdb := 4096 // room for every flow's source and destination, 4 slots each
+	for fdb < 8*flows {
+		fdb <<= 1
+	}
 	sw, err := dataplane.New(inject.NewEngine(), dataplane.Config{
 		ID: inject.GUID{0xbe, 0x9c}, Mode: o.Mode, Link: o.Link, Batch: o.Batch, CPUs: o.CPUs, Queues: max(o.Queues, 1),
-		Frames: 8192, Reserve: 1024, Capture: o.Capture, StageStamps: o.Stages, LcoreNice: LcoreNice,
+		Frames: 8192, Reserve: 1024, Capture: o.Capture, StageStamps: o.Stages, LcoreNice: LcoreNice, FDBSize: fdb,
 	})
 	if err != nil {
 		return nil, err
@@ -128,7 +138,8 @@ func RunPipeline(o PipelineOptions) (*Result, error) {
 		}
 		g, err := memport.New(memport.Config{Name: fmt.Sprintf("gen/%d", q),
 			Templates: []memport.Template{{Dst: macSink, Src: macGen, Size: o.FrameSize}},
-			Rate:      o.Rate / float64(queues), Limit: limit, ProbeEvery: ProbeEvery})
+			Rate:      o.Rate / float64(queues), Limit: limit, ProbeEvery: ProbeEvery,
+			Flows: flows, FlowOrder: o.FlowOrder})
 		if err != nil {
 			return nil, err
 		}
@@ -145,11 +156,16 @@ func RunPipeline(o PipelineOptions) (*Result, error) {
 	if _, err := sw.AddPort(2, 0, macSink, sinks...); err != nil {
 		return nil, err
 	}
+	for i := 1; i < flows; i++ { // the sink's addresses, as if it had sent from each
+		if err := sw.AddStaticMAC(2, memport.FlowMAC(macSink, i)); err != nil {
+			return nil, err
+		}
+	}
 	var filters []dataplane.Filter
 	for i := 0; i < o.Filters; i++ { // never match: other destinations
 		filters = append(filters, dataplane.Filter{Name: fmt.Sprintf("block-%d", i), Layer: dataplane.LayerIngress,
 			Weight: uint64(1000 + i), Action: dataplane.FilterBlock,
-			Conditions: []dataplane.Condition{{Field: dataplane.FieldMACDestination, Value: uint64(0x0200_0000_9000 + i)}}})
+			Conditions: []dataplane.Condition{{Field: dataplane.FieldMACDestination, Value: uint64(0x02_00_00_F0_00_00 + i)}}})
 	}
 	switch o.Path {
 	case PathForward, "":

@@ -49,7 +49,7 @@ type scenarioDef struct {
 
 const (
 	afxdpFlags = "mode frame-size batch rate baseline runs probe-rate hgrm plot cpuprofile metrics pcap capture capture-ring"
-	memFlags   = "path mode frame-size batch rate baseline runs filters queues stages hgrm plot cpuprofile metrics pcap capture capture-ring"
+	memFlags   = "path mode frame-size batch rate baseline runs filters queues flows flow-order stages hgrm plot cpuprofile metrics pcap capture capture-ring"
 )
 
 var scenarios = []scenarioDef{
@@ -159,12 +159,12 @@ type benchCmd struct {
 	fs             *flag.FlagSet
 	stdout, stderr io.Writer
 
-	path, mode, baseline, cpus, hgrm, plotFile, cpuprof, port, mtus *string
-	duration                                                        *time.Duration
-	frameSize, batch, runs, filters, queues, probes                 *int
-	rate                                                            *float64
-	jsonOut, stages                                                 *bool
-	obs                                                             observeFlags
+	path, mode, baseline, cpus, hgrm, plotFile, cpuprof, port, mtus, flowOrder *string
+	duration                                                                   *time.Duration
+	frameSize, batch, runs, filters, queues, probes, flows                     *int
+	rate                                                                       *float64
+	jsonOut, stages                                                            *bool
+	obs                                                                        observeFlags
 
 	o bench.PipelineOptions // from the flags
 }
@@ -192,6 +192,8 @@ func parseBench(sc *scenarioDef, args []string, stdout, stderr io.Writer) (*benc
 	b.port = fs.String("port", "memory", "the sweep's ports: memory (in-memory) or afxdp (veth + AF_XDP, as root)")
 	b.stages = fs.Bool("stages", false, "stamp lists at each stage and report latency per stage (rx -> absorb worker -> reinject -> tx -> sink)")
 	b.probes = fs.Int("probe-rate", 10000, "timestamped latency probes per second sent alongside the load (0: none)")
+	b.flows = fs.Int("flows", 1, "flows the load is spread over: source and destination MAC, IPv4 addresses and UDP port vary (the sink's addresses are static entries)")
+	b.flowOrder = fs.String("flow-order", "seq", "the order frames take the flows in: seq | random (a random permutation, repeated)")
 	b.mtus = fs.String("mtu", "1500,3500", "the veth MTUs to compare at, comma-separated (at most 3822: a 4096-byte UMEM frame)")
 	b.obs = addObserveFlags(fs)
 	applies := map[string]bool{"duration": true, "cores": true, "json": true}
@@ -273,6 +275,14 @@ func (b *benchCmd) check() error {
 		return fmt.Errorf("--rate %v: want >= 0 packets per second", *b.rate)
 	case *b.port != "memory" && *b.port != "afxdp":
 		return fmt.Errorf("--port %q: want memory or afxdp", *b.port)
+	case *b.flows < 1 || *b.flows > 1<<20:
+		return fmt.Errorf("--flows %d: want 1..%d", *b.flows, 1<<20)
+	case *b.flowOrder != "seq" && *b.flowOrder != "random":
+		return fmt.Errorf("--flow-order %q: want seq or random", *b.flowOrder)
+	}
+	o.Flows = *b.flows
+	if *b.flowOrder == "random" {
+		o.FlowOrder = memport.FlowsRandom
 	}
 	if *b.cpus != "" {
 		for _, f := range strings.Split(*b.cpus, ",") {

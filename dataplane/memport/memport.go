@@ -24,6 +24,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -58,10 +59,35 @@ type Config struct {
 	// (0 or 1: every frame): recording is the costliest part of the
 	// sink, and at millions of packets per second a sample is plenty.
 	ProbeEvery int
+	// Flows, if > 0, spreads the frames over that many flows: frame k of
+	// flow i carries the template's MACs and IPv4 addresses plus i (in
+	// their low 24 bits; see FlowMAC) and UDP source port 1024 + i%64512.
+	// The rewrite costs the same for one flow as for many, so a
+	// comparison across flow counts measures the switch, not the
+	// generator. 0 sends the template as it is.
+	Flows int
+	// FlowOrder is the order frames take the flows in: sequential (flow
+	// k mod Flows) or a random permutation, repeated.
+	FlowOrder FlowOrder
 	// Stages records, for lists stamped by the switch
 	// (dataplane.Config.StageStamps), the time between its stamps: see
 	// Stages.
 	Stages bool
+}
+
+// FlowOrder is how the generator goes through its flows.
+type FlowOrder uint8
+
+// Flow orders.
+const (
+	FlowsSequential FlowOrder = iota
+	FlowsRandom
+)
+
+// FlowMAC returns flow i's variant of address m: i added to its low 24
+// bits (the OUI is kept).
+func FlowMAC(m dataplane.MAC, i int) dataplane.MAC {
+	return m&^0xFFFFFF | (m+dataplane.MAC(i))&0xFFFFFF
 }
 
 // Stage latency names, in path order: arrived at the port (paced; else
@@ -87,9 +113,11 @@ const (
 func Now() int64 { return dataplane.Now() }
 
 type frameTemplate struct {
-	bytes   []byte
-	noProbe []byte // bytes without the probe magic (ProbeEvery)
-	probe   int    // offset of the probe in the frame
+	bytes    []byte
+	noProbe  []byte // bytes without the probe magic (ProbeEvery)
+	probe    int    // offset of the probe in the frame
+	dst, src dataplane.MAC
+	ipv4     int // offset of the IPv4 header, 0 if none
 }
 
 // Port is an in-memory port driver. See the package doc for the threading
@@ -104,6 +132,7 @@ type Port struct {
 	rateEpoch atomic.Bool   // the rate changed: restart pacing
 
 	// generator state: only Receive (the ingress stage) touches it
+	perm    []uint32 // FlowsRandom: the order of the flows
 	seq     uint64
 	start   int64 // pacing (re)started, ns; -1: at the first Receive
 	arrived uint64
@@ -149,6 +178,15 @@ func New(cfg Config) (*Port, error) {
 		return nil, fmt.Errorf("memport %s: tx queue: %w", cfg.Name, err)
 	}
 	p := &Port{cfg: cfg, txq: q, start: -1, rx: rxRing{runs: make([]rxRun, cfg.RXRing)}}
+	if cfg.Flows < 0 || cfg.Flows > 1<<24 {
+		return nil, fmt.Errorf("memport %s: %d flows: want 0..%d", cfg.Name, cfg.Flows, 1<<24)
+	}
+	if cfg.Flows > 1 && cfg.FlowOrder == FlowsRandom {
+		p.perm = make([]uint32, cfg.Flows)
+		for i, j := range rand.New(rand.NewPCG(1, uint64(cfg.Flows))).Perm(cfg.Flows) {
+			p.perm[i] = uint32(j)
+		}
+	}
 	p.rate.Store(math.Float64bits(cfg.Rate))
 	if cfg.Latency {
 		p.hist = hdrhistogram.New(1, int64(10*time.Second), 3)
@@ -206,7 +244,11 @@ func buildTemplate(t Template) (frameTemplate, error) {
 	}
 	nb := append([]byte(nil), b...)
 	binary.BigEndian.PutUint16(b[hdr+probeOffset:], probeMagic)
-	return frameTemplate{bytes: b, noProbe: nb, probe: hdr + probeOffset}, nil
+	ft := frameTemplate{bytes: b, noProbe: nb, probe: hdr + probeOffset, dst: t.Dst, src: t.Src}
+	if et == dataplane.EtherTypeIPv4 {
+		ft.ipv4 = hdr
+	}
+	return ft, nil
 }
 
 // Name implements dataplane.Driver.
@@ -273,6 +315,9 @@ func (p *Port) Receive(dst []*nbl.NBL, frames *nbl.Cache) int {
 		} else {
 			copy(f[hr:], t.noProbe)
 		}
+		if p.cfg.Flows > 0 {
+			p.flow(t, f[hr:], p.seq)
+		}
 		size := uint32(len(t.bytes))
 		if p.Mangle != nil {
 			size = uint32(len(p.Mangle(p.seq, f[hr:hr+size])))
@@ -282,6 +327,22 @@ func (p *Port) Receive(dst []*nbl.NBL, frames *nbl.Cache) int {
 	}
 	p.sent.Add(uint64(n))
 	return n
+}
+
+// flow rewrites frame, built from t, as frame seq's flow (Config.Flows).
+func (p *Port) flow(t *frameTemplate, frame []byte, seq uint64) {
+	i := int(seq % uint64(p.cfg.Flows))
+	if p.perm != nil {
+		i = int(p.perm[i])
+	}
+	FlowMAC(t.dst, i).Put(frame[0:6])
+	FlowMAC(t.src, i).Put(frame[6:12])
+	if o := t.ipv4; o > 0 {
+		ip := frame[o:]
+		binary.BigEndian.PutUint32(ip[12:16], 10<<24|uint32(i+1)&0xFFFFFF)
+		binary.BigEndian.PutUint32(ip[16:20], 11<<24|uint32(i+1)&0xFFFFFF)
+		binary.BigEndian.PutUint16(ip[20:22], uint16(1024+i%64512))
+	}
 }
 
 // rxRing is a paced port's RX ring, as the arrival indexes it holds: runs
