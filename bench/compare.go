@@ -51,10 +51,11 @@ type Report struct {
 	Path        string            `json:"path,omitempty"`
 	Mode        string            `json:"mode"`
 	Link        string            `json:"link"`
-	FrameSize   int               `json:"frame_size"`
-	Batch       int               `json:"batch,omitempty"`      // packets per burst
-	Flows       int               `json:"flows,omitempty"`      // flows the load is spread over
-	FlowOrder   string            `json:"flow_order,omitempty"` // seq | random
+	FrameSize   int               `json:"frame_size"`            // the mean when several are sent
+	FrameSizes  []int             `json:"frame_sizes,omitempty"` // the sizes sent in turn (imix, a list)
+	Batch       int               `json:"batch,omitempty"`       // packets per burst
+	Flows       int               `json:"flows,omitempty"`       // flows the load is spread over
+	FlowOrder   string            `json:"flow_order,omitempty"`  // seq | random
 	DurationS   float64           `json:"duration_s"`
 	Cores       string            `json:"cores"`
 	Packets     uint64            `json:"packets"`
@@ -294,7 +295,7 @@ func dropReasons(m map[string]uint64) string {
 // distribution in HdrHistogram's percentile text format.
 func ComparePipeline(o PipelineOptions, runs int, baseline bool, progress io.Writer, hgrm io.Writer, plotPath string) (*Report, error) {
 	rep := &Report{Envelope: NewEnvelope("bench", "pipeline-mem"), Path: string(o.Path), Mode: o.Mode.String(), Link: o.Link.String(),
-		FrameSize: max(o.FrameSize, 64), Batch: o.Batch, Flows: max(o.Flows, 1), FlowOrder: flowOrderName(o.FlowOrder)}
+		FrameSize: max(o.FrameSize, 64), FrameSizes: o.FrameSizes, Batch: o.Batch, Flows: max(o.Flows, 1), FlowOrder: flowOrderName(o.FlowOrder)}
 	err := alternate(rep, runs, baseline, "chan", func(subject bool, i, of int) (*Result, error) {
 		ro := o
 		if !subject {

@@ -3,6 +3,8 @@ package bench
 import (
 	"fmt"
 	"runtime"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/HdrHistogram/hdrhistogram-go"
@@ -29,12 +31,15 @@ type PipelineOptions struct {
 	Link      dataplane.LinkKind
 	Batch     int
 	FrameSize int
-	Rate      float64       // offered pps; 0: as fast as the switch takes them
-	Packets   uint64        // stop after this many (0: use Duration)
-	Duration  time.Duration // run time when Packets is 0
-	CPUs      []int
-	Filters   int // extra non-matching filters installed, to show the index at work
-	Queues    int // switch queues (pipelines), each with its own generator and sink queue; 1
+	// FrameSizes, if set, is the sizes the generator sends in turn (IMIX
+	// or a list); FrameSize is then their mean, for the report.
+	FrameSizes []int
+	Rate       float64       // offered pps; 0: as fast as the switch takes them
+	Packets    uint64        // stop after this many (0: use Duration)
+	Duration   time.Duration // run time when Packets is 0
+	CPUs       []int
+	Filters    int // extra non-matching filters installed, to show the index at work
+	Queues     int // switch queues (pipelines), each with its own generator and sink queue; 1
 	// Flows spreads the load over that many flows (source and
 	// destination MAC, IPv4 addresses, UDP port; memport.Config.Flows); the
 	// sink's addresses are static entries. 0 and 1: one flow.
@@ -109,6 +114,48 @@ const (
 	macSink dataplane.MAC = 0x02_00_00_00_01_02
 )
 
+// IMIX is the simple IMIX, 7:4:1 of 64, 570 and 1518 bytes, interleaved
+// as a generator sends it (not in blocks).
+var IMIX = []int{64, 570, 64, 570, 64, 1518, 64, 570, 64, 570, 64, 64}
+
+// ParseFrameSizes parses a frame size flag: a size, "imix", or a
+// comma-separated list of sizes sent in turn, each within lo..hi.
+func ParseFrameSizes(s string, lo, hi int) ([]int, error) {
+	if s == "imix" {
+		return IMIX, nil
+	}
+	var out []int
+	for _, f := range strings.Split(s, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < lo || n > hi {
+			return nil, fmt.Errorf("frame size %q: want %d..%d bytes, imix, or a comma-separated list", s, lo, hi)
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}
+
+// MeanSize is the mean of sizes.
+func MeanSize(sizes []int) int {
+	t := 0
+	for _, n := range sizes {
+		t += n
+	}
+	return t / max(len(sizes), 1)
+}
+
+// templates is the generator's frames: one per size, in turn.
+func (o PipelineOptions) templates() []memport.Template {
+	if len(o.FrameSizes) == 0 {
+		return []memport.Template{{Dst: macSink, Src: macGen, Size: o.FrameSize}}
+	}
+	ts := make([]memport.Template, len(o.FrameSizes))
+	for i, n := range o.FrameSizes {
+		ts[i] = memport.Template{Dst: macSink, Src: macGen, Size: n}
+	}
+	return ts
+}
+
 // RunPipeline builds a switch with a generator port and a sink port over
 // memport, runs it and returns the result. Every frame must be back when
 // it stops; a leak is an error.
@@ -137,7 +184,7 @@ func RunPipeline(o PipelineOptions) (*Result, error) {
 			limit++
 		}
 		g, err := memport.New(memport.Config{Name: fmt.Sprintf("gen/%d", q),
-			Templates: []memport.Template{{Dst: macSink, Src: macGen, Size: o.FrameSize}},
+			Templates: o.templates(),
 			Rate:      o.Rate / float64(queues), Limit: limit, ProbeEvery: ProbeEvery,
 			Flows: flows, FlowOrder: o.FlowOrder})
 		if err != nil {

@@ -79,3 +79,34 @@ func trimPct(p float64) string {
 	}
 	return fmt.Sprintf("%g%%", p)
 }
+
+// Series is one named line of an XY plot.
+type Series struct {
+	Name string
+	X, Y []float64
+}
+
+// PlotXY writes a line plot of series (PNG, SVG or PDF by the file's
+// extension), for the sweeps and searches.
+func PlotXY(path, title, xLabel, yLabel string, series ...Series) error {
+	p := plot.New()
+	p.Title.Text = title
+	p.X.Label.Text = xLabel
+	p.Y.Label.Text = yLabel
+	p.Y.Min = 0
+	var args []any
+	for _, s := range series {
+		xys := make(plotter.XYs, len(s.X))
+		for i := range s.X {
+			xys[i] = plotter.XY{X: s.X[i], Y: s.Y[i]}
+		}
+		args = append(args, s.Name, xys)
+	}
+	if err := plotutil.AddLinePoints(p, args...); err != nil {
+		return fmt.Errorf("plot %s: %w", path, err)
+	}
+	if err := p.Save(8*vg.Inch, 5*vg.Inch, path); err != nil {
+		return fmt.Errorf("plot %s: %w", path, err)
+	}
+	return nil
+}

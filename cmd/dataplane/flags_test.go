@@ -141,3 +141,33 @@ func TestHumanOutput(t *testing.T) {
 		t.Fatalf("table:\n%s", out.String())
 	}
 }
+
+// --frame-size takes imix and lists on the in-memory scenarios; bench sizes
+// sweeps sizes and plots them; --flows spreads the load over many flows.
+func TestSizesFlowsIMIX(t *testing.T) {
+	m, _, err := runCLI(t, "bench", "pipeline-mem", "--frame-size", "imix", "--flows", "1024", "--flow-order", "random", "--duration", "300ms", "--json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if num(t, m, "mpps") <= 0 || num(t, m, "flows") != 1024 || m["flow_order"] != "random" || num(t, m, "accounting", "leaked") != 0 {
+		t.Fatalf("%v", m)
+	}
+	if sizes, _ := m["frame_sizes"].([]any); len(sizes) != 12 {
+		t.Fatalf("frame_sizes %v", m["frame_sizes"])
+	}
+	png := filepath.Join(t.TempDir(), "sizes.png")
+	m, _, err = runCLI(t, "bench", "sizes", "--sizes", "64,1518", "--duration", "200ms", "--plot", png, "--json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	steps, _ := m["steps"].([]any)
+	if len(steps) != 2 || num(t, steps[1].(map[string]any), "gbps") <= num(t, steps[0].(map[string]any), "gbps") {
+		t.Fatalf("steps %v", m["steps"])
+	}
+	if st, err := os.Stat(png); err != nil || st.Size() == 0 {
+		t.Fatalf("plot: %v", err)
+	}
+	if _, _, err := runCLI(t, "bench", "afxdp-rxdrop", "--frame-size", "imix"); err == nil {
+		t.Fatal("imix accepted over AF_XDP")
+	}
+}

@@ -63,6 +63,9 @@ var scenarios = []scenarioDef{
 		flags: "runs mtu cpuprofile", defaults: map[string]string{"duration": "5s", "runs": "3"}, run: (*benchCmd).tcp},
 	{name: "pipeline-mem", summary: "the vSwitch pipeline over the in-memory port (default without root)",
 		flags: memFlags, run: (*benchCmd).pipelineMem},
+	{name: "sizes", summary: "pipeline-mem at each frame size (64 ... 1518, or --sizes): Mpps and Gb/s per size",
+		flags: "path mode batch baseline runs filters queues flows flow-order sizes plot cpuprofile", defaults: map[string]string{"duration": "3s"},
+		run: (*benchCmd).sizes},
 	{name: "latency", summary: "pipeline-mem's maximum, then its latency at 10%, 50% and 90% of it (--port afxdp: over AF_XDP)",
 		flags:    "path mode frame-size batch filters queues port probe-rate plot cpuprofile metrics pcap capture capture-ring",
 		defaults: map[string]string{"duration": "3s"}, run: (*benchCmd).latency},
@@ -159,12 +162,12 @@ type benchCmd struct {
 	fs             *flag.FlagSet
 	stdout, stderr io.Writer
 
-	path, mode, baseline, cpus, hgrm, plotFile, cpuprof, port, mtus, flowOrder *string
-	duration                                                                   *time.Duration
-	frameSize, batch, runs, filters, queues, probes, flows                     *int
-	rate                                                                       *float64
-	jsonOut, stages                                                            *bool
-	obs                                                                        observeFlags
+	path, mode, baseline, cpus, hgrm, plotFile, cpuprof, port, mtus, flowOrder, frameSize, sizeList *string
+	duration                                                                                        *time.Duration
+	batch, runs, filters, queues, probes, flows                                                     *int
+	rate                                                                                            *float64
+	jsonOut, stages                                                                                 *bool
+	obs                                                                                             observeFlags
 
 	o bench.PipelineOptions // from the flags
 }
@@ -177,7 +180,7 @@ func parseBench(sc *scenarioDef, args []string, stdout, stderr io.Writer) (*benc
 	b.path = fs.String("path", "absorb-reinject", "what the switch does with each packet: forward | absorb-reinject")
 	b.mode = fs.String("mode", "rtc", "stage placement: rtc | pipeline")
 	b.duration = fs.Duration("duration", 10*time.Second, "length of each run (latency: of each step)")
-	b.frameSize = fs.Int("frame-size", 64, "frame size in bytes (60..2048)")
+	b.frameSize = fs.String("frame-size", "64", "frame size in bytes (60..1792); in-memory scenarios also take imix (7:4:1 of 64, 570, 1518 bytes) or a list sent in turn, e.g. 64,1518")
 	b.batch = fs.Int("batch", 32, "packets per burst, 1..256 (AF_XDP scenarios: 64, the most the kernel's copy-mode RX posts at once)")
 	b.rate = fs.Float64("rate", 0, "offered packets per second (0: as many as the switch takes)")
 	b.baseline = fs.String("baseline", "none", "baseline run alternately in the same command: chan (pipeline-mem, ring) | asavie (afxdp-*) | syncpool (pool) | none")
@@ -194,6 +197,7 @@ func parseBench(sc *scenarioDef, args []string, stdout, stderr io.Writer) (*benc
 	b.probes = fs.Int("probe-rate", 10000, "timestamped latency probes per second sent alongside the load (0: none)")
 	b.flows = fs.Int("flows", 1, "flows the load is spread over: source and destination MAC, IPv4 addresses and UDP port vary (the sink's addresses are static entries)")
 	b.flowOrder = fs.String("flow-order", "seq", "the order frames take the flows in: seq | random (a random permutation, repeated)")
+	b.sizeList = fs.String("sizes", "64,128,256,512,1024,1280,1518", "the frame sizes to sweep, comma-separated (60..1792)")
 	b.mtus = fs.String("mtu", "1500,3500", "the veth MTUs to compare at, comma-separated (at most 3822: a 4096-byte UMEM frame)")
 	b.obs = addObserveFlags(fs)
 	applies := map[string]bool{"duration": true, "cores": true, "json": true}
@@ -248,7 +252,14 @@ func parseBench(sc *scenarioDef, args []string, stdout, stderr io.Writer) (*benc
 
 // check validates the flag values and fills b.o.
 func (b *benchCmd) check() error {
-	o := bench.PipelineOptions{Path: bench.Path(*b.path), Duration: *b.duration, FrameSize: *b.frameSize,
+	sizes, err := bench.ParseFrameSizes(*b.frameSize, 60, 1792)
+	if err != nil {
+		return fmt.Errorf("--%v", err)
+	}
+	if len(sizes) > 1 && b.sc.flags != memFlags && b.sc.name != "latency" && b.sc.name != "sizes" {
+		return fmt.Errorf("--frame-size %s: bench %s sends one size", *b.frameSize, b.sc.name)
+	}
+	o := bench.PipelineOptions{Path: bench.Path(*b.path), Duration: *b.duration, FrameSize: bench.MeanSize(sizes),
 		Batch: *b.batch, Rate: *b.rate, Filters: *b.filters, Stages: *b.stages, Queues: *b.queues}
 	switch *b.mode {
 	case "rtc":
@@ -261,8 +272,6 @@ func (b *benchCmd) check() error {
 	switch {
 	case o.Path != bench.PathForward && o.Path != bench.PathAbsorbReinject:
 		return fmt.Errorf("--path %q: want forward or absorb-reinject", *b.path)
-	case *b.frameSize < 60 || *b.frameSize > 2048:
-		return fmt.Errorf("--frame-size %d: want 60..2048", *b.frameSize)
 	case *b.batch < 1 || *b.batch > 256:
 		return fmt.Errorf("--batch %d: want 1..256", *b.batch)
 	case *b.queues < 1 || *b.queues > 64:
@@ -279,6 +288,9 @@ func (b *benchCmd) check() error {
 		return fmt.Errorf("--flows %d: want 1..%d", *b.flows, 1<<20)
 	case *b.flowOrder != "seq" && *b.flowOrder != "random":
 		return fmt.Errorf("--flow-order %q: want seq or random", *b.flowOrder)
+	}
+	if len(sizes) > 1 {
+		o.FrameSizes = sizes
 	}
 	o.Flows = *b.flows
 	if *b.flowOrder == "random" {
@@ -309,7 +321,7 @@ func (b *benchCmd) given(name string) bool {
 
 // withBaseline checks --baseline against the scenario.
 func (b *benchCmd) withBaseline() (bool, error) {
-	want := map[string]string{"pipeline-mem": "chan", "ring": "chan", "pool": "syncpool",
+	want := map[string]string{"pipeline-mem": "chan", "sizes": "chan", "ring": "chan", "pool": "syncpool",
 		bench.ScenarioVSwitch: "asavie", bench.ScenarioRXDrop: "asavie", bench.ScenarioL2Fwd: "asavie"}[b.sc.name]
 	switch *b.baseline {
 	case "none", "":
@@ -513,6 +525,39 @@ func (b *benchCmd) tcp() error {
 	return err
 }
 
+func (b *benchCmd) sizes() error {
+	withBase, err := b.withBaseline()
+	if err != nil {
+		return err
+	}
+	sizes, err := bench.ParseFrameSizes(*b.sizeList, 60, 1792)
+	if err != nil {
+		return fmt.Errorf("--sizes: %v", err)
+	}
+	defer b.stopOnSignal()()
+	rep, err := bench.RunSizes(b.o, sizes, *b.runs, withBase, b.progress(), *b.plotFile)
+	if rep == nil {
+		return err
+	}
+	if *b.jsonOut {
+		return errors.Join(err, writeJSON(b.stdout, rep))
+	}
+	w := b.stdout
+	fmt.Fprintf(w, "\nsizes (%s, %s), %v per run, median of %d\ncores %s\n%6s %10s %9s", rep.Path, rep.Mode, b.o.Duration, *b.runs, rep.Cores, "size", "Mpps", "Gb/s")
+	if withBase {
+		fmt.Fprintf(w, " %10s %7s", "chan Mpps", "ratio")
+	}
+	fmt.Fprintln(w)
+	for _, st := range rep.Steps {
+		fmt.Fprintf(w, "%6d %10.3f %9.2f", st.FrameSize, st.Mpps, st.Gbps)
+		if withBase {
+			fmt.Fprintf(w, " %10.3f %6.2fx", st.BaselineMpps, st.Ratio)
+		}
+		fmt.Fprintln(w)
+	}
+	return err
+}
+
 func (b *benchCmd) jitter() error {
 	return runJitter(b.stdout, b.o.CPUs, b.o.Duration, *b.jsonOut)
 }
@@ -559,7 +604,14 @@ func printTable(w io.Writer, r *bench.Report) {
 	if r.CoreRTTNS > 0 {
 		fmt.Fprintf(w, "core RTT      %d ns (a cache line there and back between the two CPUs, before the runs)\n", r.CoreRTTNS)
 	}
-	fmt.Fprintf(w, "frame size    %d B, bursts of %d\n", r.FrameSize, r.Batch)
+	if len(r.FrameSizes) > 0 {
+		fmt.Fprintf(w, "frame sizes   %v in turn (mean %d B), bursts of %d\n", r.FrameSizes, r.FrameSize, r.Batch)
+	} else {
+		fmt.Fprintf(w, "frame size    %d B, bursts of %d\n", r.FrameSize, r.Batch)
+	}
+	if r.Flows > 1 {
+		fmt.Fprintf(w, "flows         %d (%s)\n", r.Flows, r.FlowOrder)
+	}
 	fmt.Fprintf(w, "packets       %d in %.2f s (last run)\n", r.Packets, r.DurationS)
 	fmt.Fprintf(w, "offered       %.3f Mpps\n", r.OfferedMpps)
 	fmt.Fprintf(w, "throughput    %.3f Mpps  %.2f Gb/s (median of %d)\n", r.Mpps, r.Gbps, countSubject(r))
