@@ -53,6 +53,7 @@ type Report struct {
 	Link        string            `json:"link"`
 	FrameSize   int               `json:"frame_size"`            // the mean when several are sent
 	FrameSizes  []int             `json:"frame_sizes,omitempty"` // the sizes sent in turn (imix, a list)
+	Replay      *ReplayReport     `json:"replay,omitempty"`      // the capture replayed
 	Batch       int               `json:"batch,omitempty"`       // packets per burst
 	Flows       int               `json:"flows,omitempty"`       // flows the load is spread over
 	FlowOrder   string            `json:"flow_order,omitempty"`  // seq | random
@@ -83,6 +84,13 @@ type Report struct {
 	Accounting dataplane.Accounting `json:"accounting"` // the subject's last run, after its drain
 	Runs       []RunReport          `json:"runs"`
 	CoreRTTNS  int64                `json:"core_rtt_ns,omitempty"` // cache-line round trip between the two CPUs used, measured before the runs
+}
+
+// ReplayReport describes a replayed capture.
+type ReplayReport struct {
+	File   string      `json:"file"`
+	Frames int         `json:"frames"`
+	Sizes  []SizeClass `json:"sizes"`
 }
 
 // BaselineReport is the baseline's median.

@@ -34,17 +34,26 @@ type PipelineOptions struct {
 	// FrameSizes, if set, is the sizes the generator sends in turn (IMIX
 	// or a list); FrameSize is then their mean, for the report.
 	FrameSizes []int
-	Rate       float64       // offered pps; 0: as fast as the switch takes them
-	Packets    uint64        // stop after this many (0: use Duration)
-	Duration   time.Duration // run time when Packets is 0
-	CPUs       []int
-	Filters    int // extra non-matching filters installed, to show the index at work
-	Queues     int // switch queues (pipelines), each with its own generator and sink queue; 1
+	// Replay, if set, is the frames the generator sends, in turn, as they
+	// are (a capture; LoadCapture); they carry no latency probes.
+	Replay   [][]byte
+	Rate     float64       // offered pps; 0: as fast as the switch takes them
+	Packets  uint64        // stop after this many (0: use Duration)
+	Duration time.Duration // run time when Packets is 0
+	CPUs     []int
+	Filters  int // extra non-matching filters installed, to show the index at work
+	Queues   int // switch queues (pipelines), each with its own generator and sink queue; 1
 	// Flows spreads the load over that many flows (source and
 	// destination MAC, IPv4 addresses, UDP port; memport.Config.Flows); the
 	// sink's addresses are static entries. 0 and 1: one flow.
 	Flows     int
 	FlowOrder memport.FlowOrder
+	// ExtraFilters are added to the harness's own (tests: what the switch
+	// must block).
+	ExtraFilters []dataplane.Filter
+	// Keep keeps a copy of the first Keep frames the sink receives
+	// (Result.Kept); one queue.
+	Keep int
 	// Stages stamps lists at each stage (dataplane.Config.StageStamps) and
 	// reports the latency between stages (Result.Stages).
 	Stages   bool
@@ -101,6 +110,8 @@ type Result struct {
 	// generator port's full RX ring and never entered the switch (a NIC's
 	// missed count; memport.Port.Missed). Offered counts them.
 	Missed uint64
+	// Kept is the first Options.Keep frames the sink received, in order.
+	Kept [][]byte
 }
 
 // ProbeEvery is how often the in-memory generator makes a frame a latency
@@ -146,6 +157,13 @@ func MeanSize(sizes []int) int {
 
 // templates is the generator's frames: one per size, in turn.
 func (o PipelineOptions) templates() []memport.Template {
+	if len(o.Replay) > 0 {
+		ts := make([]memport.Template, len(o.Replay))
+		for i, f := range o.Replay {
+			ts[i] = memport.Template{Raw: f}
+		}
+		return ts
+	}
 	if len(o.FrameSizes) == 0 {
 		return []memport.Template{{Dst: macSink, Src: macGen, Size: o.FrameSize}}
 	}
@@ -176,6 +194,10 @@ func RunPipeline(o PipelineOptions) (*Result, error) {
 		return nil, err
 	}
 	queues := max(o.Queues, 1)
+	genFlows := flows
+	if len(o.Replay) > 0 {
+		genFlows = 0 // frames as captured
+	}
 	var gen, sink portGroup
 	var gens, sinks []dataplane.Driver
 	for q := 0; q < queues; q++ { // one generator and one sink queue per switch queue
@@ -186,14 +208,14 @@ func RunPipeline(o PipelineOptions) (*Result, error) {
 		g, err := memport.New(memport.Config{Name: fmt.Sprintf("gen/%d", q),
 			Templates: o.templates(),
 			Rate:      o.Rate / float64(queues), Limit: limit, ProbeEvery: ProbeEvery,
-			Flows: flows, FlowOrder: o.FlowOrder})
+			Flows: genFlows, FlowOrder: o.FlowOrder})
 		if err != nil {
 			return nil, err
 		}
 		if o.Packets > 0 && limit == 0 {
 			g, _ = memport.New(memport.Config{Name: fmt.Sprintf("gen/%d", q)}) // nothing left for it
 		}
-		k, _ := memport.New(memport.Config{Name: fmt.Sprintf("sink/%d", q), Latency: true, Stages: o.Stages})
+		k, _ := memport.New(memport.Config{Name: fmt.Sprintf("sink/%d", q), Latency: true, Stages: o.Stages, Keep: o.Keep})
 		gen, sink = append(gen, g), append(sink, k)
 		gens, sinks = append(gens, g), append(sinks, k)
 	}
@@ -227,7 +249,7 @@ func RunPipeline(o PipelineOptions) (*Result, error) {
 	default:
 		return nil, fmt.Errorf("unknown path %q (want forward or absorb-reinject)", o.Path)
 	}
-	if err := sw.SetFilters(filters); err != nil {
+	if err := sw.SetFilters(append(filters, o.ExtraFilters...)); err != nil {
 		return nil, err
 	}
 
@@ -257,6 +279,12 @@ func RunPipeline(o PipelineOptions) (*Result, error) {
 		now := time.Now()
 		if o.Packets > 0 && got >= o.Packets {
 			break
+		}
+		if o.Packets > 0 && gen.Sent() >= o.Packets {
+			// all sent: done once each is delivered or counted as dropped
+			if st := sw.Stats(); got+st.TotalDrops+st.Discarded >= o.Packets {
+				break
+			}
 		}
 		if o.Packets > 0 && now.Sub(start) > 60*time.Second {
 			break // the switch lost packets; the counts will say so
@@ -297,6 +325,9 @@ func RunPipeline(o PipelineOptions) (*Result, error) {
 		Gbps:    float64(bytes+24*got) * 8 / elapsed.Seconds() / 1e9, // + preamble, IFG and FCS on the wire
 		Latency: sink.Histogram(), Stages: sink.Stages(), Stats: sw.Stats(), GCCycles: ms1.NumGC - ms0.NumGC,
 		Mallocs: ms1.Mallocs - ms0.Mallocs, Reordered: sink.Reordered(),
+	}
+	if o.Keep > 0 {
+		r.Kept = sink[0].Kept()
 	}
 	if got > 0 && busyOK {
 		r.BusyNSPerPacket = float64(busy) / float64(got)

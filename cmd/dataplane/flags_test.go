@@ -171,3 +171,18 @@ func TestSizesFlowsIMIX(t *testing.T) {
 		t.Fatal("imix accepted over AF_XDP")
 	}
 }
+
+// --replay sends a capture's frames through the switch, looping, and
+// reports its size distribution.
+func TestBenchReplay(t *testing.T) {
+	m, _, err := runCLI(t, "bench", "pipeline-mem", "--replay", "../../bench/testdata/mixed.pcap", "--duration", "300ms", "--json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if num(t, m, "mpps") <= 0 || num(t, m, "replay", "frames") != 11 || num(t, m, "accounting", "leaked") != 0 {
+		t.Fatalf("%v", m)
+	}
+	if _, _, err := runCLI(t, "bench", "pipeline-mem", "--replay", "../../bench/testdata/mixed.pcap", "--flows", "8"); err == nil {
+		t.Fatal("--replay with --flows accepted")
+	}
+}

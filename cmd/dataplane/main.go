@@ -49,7 +49,7 @@ type scenarioDef struct {
 
 const (
 	afxdpFlags = "mode frame-size batch rate baseline runs probe-rate hgrm plot cpuprofile metrics pcap capture capture-ring"
-	memFlags   = "path mode frame-size batch rate baseline runs filters queues flows flow-order stages hgrm plot cpuprofile metrics pcap capture capture-ring"
+	memFlags   = "path mode frame-size batch rate baseline runs filters queues flows flow-order replay stages hgrm plot cpuprofile metrics pcap capture capture-ring"
 )
 
 var scenarios = []scenarioDef{
@@ -162,12 +162,12 @@ type benchCmd struct {
 	fs             *flag.FlagSet
 	stdout, stderr io.Writer
 
-	path, mode, baseline, cpus, hgrm, plotFile, cpuprof, port, mtus, flowOrder, frameSize, sizeList *string
-	duration                                                                                        *time.Duration
-	batch, runs, filters, queues, probes, flows                                                     *int
-	rate                                                                                            *float64
-	jsonOut, stages                                                                                 *bool
-	obs                                                                                             observeFlags
+	path, mode, baseline, cpus, hgrm, plotFile, cpuprof, port, mtus, flowOrder, frameSize, sizeList, replay *string
+	duration                                                                                                *time.Duration
+	batch, runs, filters, queues, probes, flows                                                             *int
+	rate                                                                                                    *float64
+	jsonOut, stages                                                                                         *bool
+	obs                                                                                                     observeFlags
 
 	o bench.PipelineOptions // from the flags
 }
@@ -197,6 +197,7 @@ func parseBench(sc *scenarioDef, args []string, stdout, stderr io.Writer) (*benc
 	b.probes = fs.Int("probe-rate", 10000, "timestamped latency probes per second sent alongside the load (0: none)")
 	b.flows = fs.Int("flows", 1, "flows the load is spread over: source and destination MAC, IPv4 addresses and UDP port vary (the sink's addresses are static entries)")
 	b.flowOrder = fs.String("flow-order", "seq", "the order frames take the flows in: seq | random (a random permutation, repeated)")
+	b.replay = fs.String("replay", "", "send the frames of this capture (pcap or pcapng), in turn, looping, instead of generated ones")
 	b.sizeList = fs.String("sizes", "64,128,256,512,1024,1280,1518", "the frame sizes to sweep, comma-separated (60..1792)")
 	b.mtus = fs.String("mtu", "1500,3500", "the veth MTUs to compare at, comma-separated (at most 3822: a 4096-byte UMEM frame)")
 	b.obs = addObserveFlags(fs)
@@ -291,6 +292,21 @@ func (b *benchCmd) check() error {
 	}
 	if len(sizes) > 1 {
 		o.FrameSizes = sizes
+	}
+	if *b.replay != "" {
+		if b.given("frame-size") || b.given("flows") {
+			return errors.New("--replay sends the capture's frames as they are: it takes no --frame-size or --flows")
+		}
+		frames, err := bench.LoadCapture(*b.replay, 1792)
+		if err != nil {
+			return err
+		}
+		o.Replay = frames
+		total := 0
+		for _, f := range frames {
+			total += len(f)
+		}
+		o.FrameSize = total / len(frames)
 	}
 	o.Flows = *b.flows
 	if *b.flowOrder == "random" {
@@ -437,7 +453,11 @@ func (b *benchCmd) pipelineMem() error {
 			b.o.Path, b.o.Mode, b.o.FrameSize, b.o.Duration)
 	}
 	return b.report(func(hw io.Writer) (*bench.Report, error) {
-		return bench.ComparePipeline(b.o, *b.runs, withBase, b.progress(), hw, *b.plotFile)
+		rep, err := bench.ComparePipeline(b.o, *b.runs, withBase, b.progress(), hw, *b.plotFile)
+		if rep != nil && len(b.o.Replay) > 0 {
+			rep.Replay = &bench.ReplayReport{File: *b.replay, Frames: len(b.o.Replay), Sizes: bench.SizeDistribution(b.o.Replay)}
+		}
+		return rep, err
 	})
 }
 
@@ -611,6 +631,13 @@ func printTable(w io.Writer, r *bench.Report) {
 	}
 	if r.Flows > 1 {
 		fmt.Fprintf(w, "flows         %d (%s)\n", r.Flows, r.FlowOrder)
+	}
+	if rp := r.Replay; rp != nil {
+		fmt.Fprintf(w, "replay        %s: %d frames, looping; by size:", rp.File, rp.Frames)
+		for _, c := range rp.Sizes {
+			fmt.Fprintf(w, " %d..%d=%d", c.Min, min(c.Max, 9999), c.Frames)
+		}
+		fmt.Fprintln(w)
 	}
 	fmt.Fprintf(w, "packets       %d in %.2f s (last run)\n", r.Packets, r.DurationS)
 	fmt.Fprintf(w, "offered       %.3f Mpps\n", r.OfferedMpps)

@@ -42,6 +42,9 @@ type Template struct {
 	VLAN      uint16 // 0: untagged
 	EtherType uint16 // 0: IPv4
 	Size      int    // frame bytes without FCS, >= 60; 0: 64
+	// Raw, if set, is the whole frame, sent as it is (a replayed capture):
+	// the fields above are ignored and it carries no latency probe.
+	Raw []byte
 }
 
 // Config configures a port. The zero value sends nothing and sinks
@@ -69,6 +72,10 @@ type Config struct {
 	// FlowOrder is the order frames take the flows in: sequential (flow
 	// k mod Flows) or a random permutation, repeated.
 	FlowOrder FlowOrder
+	// Keep makes the port keep a copy of the first Keep frames it is given
+	// to transmit (Kept), for tests that check frames one by one. The
+	// copies are allocated up front.
+	Keep int
 	// Stages records, for lists stamped by the switch
 	// (dataplane.Config.StageStamps), the time between its stamps: see
 	// Stages.
@@ -131,6 +138,9 @@ type Port struct {
 	rate      atomic.Uint64 // float64 bits: offered pps; set by New and SetRate
 	rateEpoch atomic.Bool   // the rate changed: restart pacing
 
+	keep [][]byte // Config.Keep's copies; Transmit fills, Kept reads after the switch stopped
+	kept int
+
 	// generator state: only Receive (the ingress stage) touches it
 	perm    []uint32 // FlowsRandom: the order of the flows
 	seq     uint64
@@ -178,6 +188,9 @@ func New(cfg Config) (*Port, error) {
 		return nil, fmt.Errorf("memport %s: tx queue: %w", cfg.Name, err)
 	}
 	p := &Port{cfg: cfg, txq: q, start: -1, rx: rxRing{runs: make([]rxRun, cfg.RXRing)}}
+	for i := 0; i < cfg.Keep; i++ {
+		p.keep = append(p.keep, make([]byte, 0, 2048))
+	}
 	if cfg.Flows < 0 || cfg.Flows > 1<<24 {
 		return nil, fmt.Errorf("memport %s: %d flows: want 0..%d", cfg.Name, cfg.Flows, 1<<24)
 	}
@@ -207,6 +220,13 @@ func New(cfg Config) (*Port, error) {
 }
 
 func buildTemplate(t Template) (frameTemplate, error) {
+	if t.Raw != nil {
+		if len(t.Raw) < 14 {
+			return frameTemplate{}, fmt.Errorf("%w: a raw frame of %d bytes (want an Ethernet header at least)", ErrTemplate, len(t.Raw))
+		}
+		b := append([]byte(nil), t.Raw...)
+		return frameTemplate{bytes: b, noProbe: b, probe: -1}, nil
+	}
 	size := t.Size
 	if size == 0 {
 		size = 64
@@ -250,6 +270,10 @@ func buildTemplate(t Template) (frameTemplate, error) {
 	}
 	return ft, nil
 }
+
+// Kept returns the frames kept (Config.Keep), in the order they were
+// given to transmit. Call it once the switch has stopped.
+func (p *Port) Kept() [][]byte { return p.keep[:p.kept] }
 
 // Name implements dataplane.Driver.
 func (p *Port) Name() string { return p.cfg.Name }
@@ -307,7 +331,7 @@ func (p *Port) Receive(dst []*nbl.NBL, frames *nbl.Cache) int {
 		if rate > 0 {
 			stamp = min(now, p.start+int64(float64(p.rx.take())*nsPer)) // its arrival
 		}
-		if every := uint64(p.cfg.ProbeEvery); every <= 1 || p.seq%every == 0 {
+		if every := uint64(p.cfg.ProbeEvery); t.probe >= 0 && (every <= 1 || p.seq%every == 0) {
 			copy(f[hr:], t.bytes)
 			pr := f[int(hr)+t.probe+2:]
 			binary.BigEndian.PutUint32(pr, uint32(p.seq))
@@ -408,6 +432,10 @@ func (p *Port) Transmit(src []*nbl.NBL) int {
 	for _, l := range src[:n] {
 		d := l.Data()
 		bytes += uint64(len(d))
+		if k := p.kept; k < len(p.keep) {
+			p.keep[k] = append(p.keep[k][:0], d...)
+			p.kept++
+		}
 		if p.hist == nil {
 			continue
 		}
