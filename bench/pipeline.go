@@ -51,6 +51,9 @@ type PipelineOptions struct {
 	// ExtraFilters are added to the harness's own (tests: what the switch
 	// must block).
 	ExtraFilters []dataplane.Filter
+	// RXRing is the generator port's RX ring, in frames, when paced
+	// (memport.Config.RXRing; 2048 when 0).
+	RXRing int
 	// Keep keeps a copy of the first Keep frames the sink receives
 	// (Result.Kept); one queue.
 	Keep int
@@ -112,6 +115,11 @@ type Result struct {
 	Missed uint64
 	// Kept is the first Options.Keep frames the sink received, in order.
 	Kept [][]byte
+	// Drained says the loss counts (Lost, Missed, Stats.TotalDrops) were
+	// taken after the switch drained, so frames in flight at the end are
+	// not counted as lost; Packets and Offered are rates' counts, taken
+	// at the end of the measured time.
+	Drained bool
 }
 
 // ProbeEvery is how often the in-memory generator makes a frame a latency
@@ -208,7 +216,7 @@ func RunPipeline(o PipelineOptions) (*Result, error) {
 		g, err := memport.New(memport.Config{Name: fmt.Sprintf("gen/%d", q),
 			Templates: o.templates(),
 			Rate:      o.Rate / float64(queues), Limit: limit, ProbeEvery: ProbeEvery,
-			Flows: genFlows, FlowOrder: o.FlowOrder})
+			Flows: genFlows, FlowOrder: o.FlowOrder, RXRing: o.RXRing})
 		if err != nil {
 			return nil, err
 		}
@@ -329,6 +337,7 @@ func RunPipeline(o PipelineOptions) (*Result, error) {
 	if o.Keep > 0 {
 		r.Kept = sink[0].Kept()
 	}
+	r.Drained = true
 	if got > 0 && busyOK {
 		r.BusyNSPerPacket = float64(busy) / float64(got)
 	}

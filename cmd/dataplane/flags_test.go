@@ -186,3 +186,31 @@ func TestBenchReplay(t *testing.T) {
 		t.Fatal("--replay with --flows accepted")
 	}
 }
+
+// bench ndr searches the no-drop and partial-drop rates by bisection and
+// reports each trial, counted after the drain.
+func TestBenchNDR(t *testing.T) {
+	png := filepath.Join(t.TempDir(), "ndr.png")
+	m, _, err := runCLI(t, "bench", "ndr", "--duration", "200ms", "--final", "300ms", "--plot", png, "--json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ndr, pdr := num(t, m, "ndr_mpps"), num(t, m, "pdr_mpps")
+	if ndr <= 0 || pdr < ndr || num(t, m, "max_mpps") <= 0 || num(t, m, "pdr_loss_ratio") != 0.005 {
+		t.Fatalf("ndr %v pdr %v: %v", ndr, pdr, m)
+	}
+	trials, _ := m["trials"].([]any)
+	if len(trials) < 5 {
+		t.Fatalf("%d trials", len(trials))
+	}
+	for _, tr := range trials {
+		if num(t, tr.(map[string]any), "leaked") != 0 {
+			t.Fatalf("trial leaked: %v", tr)
+		}
+	}
+	for _, p := range []string{png, strings.TrimSuffix(png, ".png") + "-latency.png"} {
+		if st, err := os.Stat(p); err != nil || st.Size() == 0 {
+			t.Fatalf("plot %s: %v", p, err)
+		}
+	}
+}

@@ -69,6 +69,9 @@ var scenarios = []scenarioDef{
 	{name: "latency", summary: "pipeline-mem's maximum, then its latency at 10%, 50% and 90% of it (--port afxdp: over AF_XDP)",
 		flags:    "path mode frame-size batch filters queues port probe-rate plot cpuprofile metrics pcap capture capture-ring",
 		defaults: map[string]string{"duration": "3s"}, run: (*benchCmd).latency},
+	{name: "ndr", summary: "zero-loss search (RFC 2544): the highest offered rate with no loss (NDR) and with loss within\n--pdr-loss (PDR), by bisection over paced trials, then latency at 10/50/90 % of the NDR",
+		flags:    "path mode frame-size batch filters queues flows flow-order rx-ring port final pdr-loss plot cpuprofile",
+		defaults: map[string]string{"duration": "2s"}, run: (*benchCmd).ndr},
 	{name: "ring", summary: "descriptors between two pinned cores through an SPSC ring (--baseline chan: chan [32]*T)",
 		flags: "batch baseline runs cpuprofile", defaults: map[string]string{"duration": "2s"}, run: (*benchCmd).micro},
 	{name: "pool", summary: "descriptor get+put through the per-core cache (--baseline syncpool: sync.Pool)",
@@ -163,9 +166,9 @@ type benchCmd struct {
 	stdout, stderr io.Writer
 
 	path, mode, baseline, cpus, hgrm, plotFile, cpuprof, port, mtus, flowOrder, frameSize, sizeList, replay *string
-	duration                                                                                                *time.Duration
-	batch, runs, filters, queues, probes, flows                                                             *int
-	rate                                                                                                    *float64
+	duration, final                                                                                         *time.Duration
+	batch, runs, filters, queues, probes, flows, rxRing                                                     *int
+	rate, pdrLoss                                                                                           *float64
 	jsonOut, stages                                                                                         *bool
 	obs                                                                                                     observeFlags
 
@@ -198,6 +201,9 @@ func parseBench(sc *scenarioDef, args []string, stdout, stderr io.Writer) (*benc
 	b.flows = fs.Int("flows", 1, "flows the load is spread over: source and destination MAC, IPv4 addresses and UDP port vary (the sink's addresses are static entries)")
 	b.flowOrder = fs.String("flow-order", "seq", "the order frames take the flows in: seq | random (a random permutation, repeated)")
 	b.replay = fs.String("replay", "", "send the frames of this capture (pcap or pcapng), in turn, looping, instead of generated ones")
+	b.final = fs.Duration("final", 10*time.Second, "the final trial at the NDR found, which must lose nothing")
+	b.pdrLoss = fs.Float64("pdr-loss", 0.005, "the loss ratio the PDR allows")
+	b.rxRing = fs.Int("rx-ring", 2048, "the in-memory generator port's RX ring when paced, in frames (an AF_XDP RX ring's default here)")
 	b.sizeList = fs.String("sizes", "64,128,256,512,1024,1280,1518", "the frame sizes to sweep, comma-separated (60..1792)")
 	b.mtus = fs.String("mtu", "1500,3500", "the veth MTUs to compare at, comma-separated (at most 3822: a 4096-byte UMEM frame)")
 	b.obs = addObserveFlags(fs)
@@ -309,6 +315,7 @@ func (b *benchCmd) check() error {
 		o.FrameSize = total / len(frames)
 	}
 	o.Flows = *b.flows
+	o.RXRing = *b.rxRing
 	if *b.flowOrder == "random" {
 		o.FlowOrder = memport.FlowsRandom
 	}
@@ -575,6 +582,40 @@ func (b *benchCmd) sizes() error {
 		}
 		fmt.Fprintln(w)
 	}
+	return err
+}
+
+func (b *benchCmd) ndr() error {
+	if *b.pdrLoss < 0 || *b.pdrLoss >= 1 || *b.final <= 0 || *b.rxRing < 1 {
+		return fmt.Errorf("--pdr-loss %v, --final %v, --rx-ring %d: want 0 <= loss < 1, a final trial > 0 and a ring of a frame or more", *b.pdrLoss, *b.final, *b.rxRing)
+	}
+	no := bench.NDROptions{Trial: b.o.Duration, Final: *b.final, PDRLoss: *b.pdrLoss}
+	defer b.stopOnSignal()()
+	var rep *bench.NDRReport
+	var err error
+	if *b.port == "afxdp" {
+		rep, err = bench.NDRAFXDP(b.afxdpOptions(&observer{}), no, b.progress(), *b.plotFile)
+	} else {
+		rep, err = bench.NDRMemory(b.o, no, b.progress(), *b.plotFile)
+	}
+	if rep == nil {
+		return err
+	}
+	if *b.jsonOut {
+		return errors.Join(err, writeJSON(b.stdout, rep))
+	}
+	w := b.stdout
+	fmt.Fprintf(w, "\nzero-loss search (%s port, %s, %s, %d-byte frames), trials of %v, final %v\n", rep.Port, rep.Path, rep.Mode, rep.FrameSize, b.o.Duration, *b.final)
+	fmt.Fprintf(w, "maximum       %.3f Mpps (unpaced)\n", rep.MaxMpps)
+	fmt.Fprintf(w, "PDR           %.3f Mpps (loss <= %.2f %%)\n", rep.PDRMpps, 100*rep.PDRLossRatio)
+	fmt.Fprintf(w, "NDR           %.3f Mpps; final trial: offered %d, lost %d\n", rep.NDRMpps, rep.Final.Offered, rep.Final.Lost)
+	if rep.GeneratorLimited {
+		fmt.Fprintln(w, "note          the generator could not offer some rates the search asked for: these figures are its limit, not the switch's")
+	}
+	for _, st := range rep.Latency {
+		fmt.Fprintf(w, "latency %3.0f%%  offered %.3f Mpps: %s\n", 100*st.Fraction, st.OfferedMpps, fmtLatency(st.Latency))
+	}
+	fmt.Fprintf(w, "trials        %d\n", len(rep.Trials))
 	return err
 }
 
