@@ -83,11 +83,20 @@ func (f ClassifyFunc) Classify(c *Call, out *ClassifyOut) { f(c, out) }
 type WorkerFunc func(w *Worker, absorbed []*nbl.NBL)
 
 // NewCallout returns a callout named name that classifies with c and
-// handles what it absorbs with worker (nil: absorbed lists are discarded).
-// Like every callout, it does not see the packets it injected itself
-// unless SeeOwnInjections is set.
+// handles what it absorbs with worker (nil: absorbed lists are
+// discarded). It permits the packets it injected itself before c sees
+// them (INJECTED_BY_SELF and PREVIOUSLY_INJECTED_BY_SELF, R21, R25): the
+// check every absorbing callout must make, or it would inspect its own
+// reinjections for ever. A callout that must see them is built as a
+// Callout literal instead.
 func NewCallout(name string, c Classifier, worker WorkerFunc) *Callout {
-	return &Callout{Name: name, Classify: c.Classify, Worker: worker}
+	return &Callout{Name: name, Worker: worker, permitsOwn: true, Classify: func(call *Call, out *ClassifyOut) {
+		if call.InjectedBySelf() {
+			out.Permit()
+			return
+		}
+		c.Classify(call, out)
+	}}
 }
 
 // InjectedBySelf reports whether the packet being classified was injected
@@ -119,12 +128,13 @@ type Callout struct {
 	Name     string
 	Flags    CalloutFlags
 	Classify ClassifyFunc
-	// SeeOwnInjections makes the switch call Classify for the packets the
-	// callout injected itself. By default it does not: such a packet is
-	// permitted by this callout without a call (R21, R25), which is what
-	// every callout that absorbs and reinjects must do anyway, and without
-	// which it would inspect its own packets for ever.
-	SeeOwnInjections bool
+	// permitsOwn says Classify permits, and does nothing else for, the
+	// packets the callout injected itself (R21, R25): set for the
+	// callouts NewCallout and NewInspector make, whose classify starts
+	// with that check, so the switch may take the PERMIT without the
+	// call. A callout built as a literal is called for every packet its
+	// filters match, its own injections included, as in WFP.
+	permitsOwn bool
 	// Worker runs on the callout's absorb worker with lists the callout
 	// absorbed; it owns them and must end each one: reinject it
 	// (w.Reinject, or the inject API through w.Handle), discard it

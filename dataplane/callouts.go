@@ -21,7 +21,8 @@ import (
 // inspect.
 func NewInspector(name string, inspect func(batch []*nbl.NBL)) *Callout {
 	return &Callout{
-		Name: name,
+		Name:       name,
+		permitsOwn: true, // its classify starts with the self check
 		Classify: func(c *Call, out *ClassifyOut) {
 			switch st, _ := inject.QueryInjectionState(c.Handle, c.List); st {
 			case inject.InjectedBySelf, inject.PreviouslyInjectedBySelf:

@@ -23,9 +23,13 @@ const (
 // which may then only veto (R28). BLOCK with ABSORB hands the packet to the
 // callout (R27). While unloading, callouts are not called and count as
 // PERMIT (R7). Without a BLOCK the packet is permitted.
-func (ls *layerSet) classify(c *Call, out *ClassifyOut, unloading bool) (verdict, *calloutEntry) {
+//
+// called reports whether a callout's classify function ran: a verdict
+// reached without one depends on the incoming values, the list's
+// injection tag and the filters alone.
+func (ls *layerSet) classify(c *Call, out *ClassifyOut, unloading bool) (v verdict, ce *calloutEntry, called bool) {
 	if len(ls.filters) == 0 {
-		return verdictPermit, nil
+		return verdictPermit, nil, false
 	}
 	in := c.In
 	a := ls.byDstMAC.get(uint64(in.MACDestination))
@@ -45,7 +49,7 @@ func (ls *layerSet) classify(c *Call, out *ClassifyOut, unloading bool) (verdict
 			next = w[0]
 		}
 		if next == int32(len(ls.filters)) {
-			return verdictPermit, nil
+			return verdictPermit, nil, called
 		}
 		switch {
 		case len(a) > 0 && a[0] == next:
@@ -61,7 +65,7 @@ func (ls *layerSet) classify(c *Call, out *ClassifyOut, unloading bool) (verdict
 		}
 		switch f.action {
 		case FilterBlock:
-			return verdictBlock, nil
+			return verdictBlock, nil, called
 		case FilterPermit:
 			if f.clearRight {
 				rights = 0
@@ -70,12 +74,15 @@ func (ls *layerSet) classify(c *Call, out *ClassifyOut, unloading bool) (verdict
 			if unloading {
 				continue
 			}
-			if !f.seeOwn && ownInjection(c.List, f.handle) {
-				continue // the callout's own packet: it permits it (R21, R25)
+			if f.permitsOwn && ownInjection(c.List, f.handle) {
+				// the callout's own packet, which its classify would
+				// permit and nothing else (R21, R25): the same, uncalled
+				continue
 			}
 			*out = ClassifyOut{ActionType: ActionContinue, Rights: rights}
 			c.Filter = f.name
 			c.Handle = f.handle
+			called = true
 			if f.batch {
 				// R31: in batch mode the callout may not clone or
 				// reference; the clone call refuses while this is set
@@ -87,9 +94,9 @@ func (ls *layerSet) classify(c *Call, out *ClassifyOut, unloading bool) (verdict
 			}
 			if out.ActionType == ActionBlock {
 				if out.Flags&ClassifyFlagAbsorb != 0 {
-					return verdictAbsorb, f.callout
+					return verdictAbsorb, f.callout, true
 				}
-				return verdictBlock, nil
+				return verdictBlock, nil, true
 			}
 			if out.Rights&RightActionWrite == 0 {
 				rights = 0 // the callout gave up its right (R30)
@@ -179,9 +186,15 @@ func (c *classifier) pass(batch []*nbl.NBL, ins []Incoming, rep []bool) []*nbl.N
 	// Without callouts a verdict is a function of the incoming values
 	// alone, so a packet with the same values as the one before (the
 	// common case in a burst of one flow) takes its verdict as is. A
-	// callout sees every packet.
-	memo := !ls.callouts
+	// callout sees every packet; but where the last verdict was reached
+	// without calling one (every callout that matched had injected the
+	// list itself and permits its own packets: Callout.permitsOwn), it
+	// depends on the values and the injection tag only, so a list with the
+	// same values and tag takes it too: a run of reinjected lists is
+	// classified once.
+	memoAll := !ls.callouts
 	var last verdict
+	lastCalled, lastBy := true, uint32(0)
 	ref := -1
 	for i, l := range batch {
 		var v verdict
@@ -190,6 +203,7 @@ func (c *classifier) pass(batch []*nbl.NBL, ins []Incoming, rep []bool) []*nbl.N
 		// marked rep has the values of the one before it, which are
 		// ins[ref]'s, whether or not they were copied.
 		r := i < len(rep) && rep[i]
+		memo := memoAll || !lastCalled && l.InjectedBy == lastBy && l.Parent == nil
 		if memo && ref >= 0 && (r || sameValues(&ins[i], &ins[ref])) {
 			v = last
 		} else {
@@ -198,8 +212,11 @@ func (c *classifier) pass(batch []*nbl.NBL, ins []Incoming, rep []bool) []*nbl.N
 			}
 			ref = i
 			c.call.In, c.call.Meta, c.call.List = &ins[i], &l.VSwitch, l
-			v, ce = ls.classify(&c.call, &c.out, unloading)
+			var called bool
+			v, ce, called = ls.classify(&c.call, &c.out, unloading)
 			last = v
+			// a clone's self-ness follows its parents: no memo from it
+			lastCalled, lastBy = called || l.Parent != nil, l.InjectedBy
 		}
 		switch v {
 		case verdictPermit:

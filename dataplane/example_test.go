@@ -41,9 +41,9 @@ func Example() {
 
 // A deep-packet-inspection callout: every IPv4 packet is absorbed; the
 // worker looks into its payload out of band, discards those that carry a
-// pattern and reinjects the rest unmodified. The switch does not call it
-// for the packets it reinjects itself (Callout.SeeOwnInjections is off),
-// so no self-injection check is needed.
+// pattern and reinjects the rest unmodified. NewCallout permits the
+// packets the callout reinjected itself before its classifier sees them
+// (R21, R25), so the classifier needs no self-injection check.
 func Example_deepPacketInspection() {
 	sw, _ := dataplane.New(inject.NewEngine(), dataplane.Config{ID: inject.GUID{2}, NoPin: true})
 	gen, _ := memport.New(memport.Config{Name: "gen", Limit: 1000,

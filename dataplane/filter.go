@@ -100,7 +100,7 @@ type compiledFilter struct {
 	handle     *inject.Handle
 	clearRight bool
 	batch      bool // the callout allows L2 batch classify (R31)
-	seeOwn     bool // the callout is called for its own injections too
+	permitsOwn bool // the callout permits its own injections without further ado (Callout.permitsOwn)
 	name       string
 }
 
@@ -223,7 +223,7 @@ func compileFilter(f Filter, callouts map[string]*calloutEntry) (compiledFilter,
 		}
 		cf.callout, cf.classifyFn, cf.handle = ce, ce.c.Classify, ce.handle
 		cf.batch = ce.c.Flags&CalloutAllowL2BatchClassify != 0
-		cf.seeOwn = ce.c.SeeOwnInjections
+		cf.permitsOwn = ce.c.permitsOwn
 	default:
 		return cf, fmt.Errorf("%w %q: unknown action %d", ErrFilter, f.Name, f.Action)
 	}

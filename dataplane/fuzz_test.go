@@ -154,7 +154,7 @@ func FuzzClassify(f *testing.F) {
 				}
 			}
 			var out ClassifyOut
-			got, _ := fs.layers[layer].classify(&Call{In: &in}, &out, false)
+			got, _, _ := fs.layers[layer].classify(&Call{In: &in}, &out, false)
 			if got != want {
 				t.Fatalf("packet %+v: verdict %d, model %d (filters %+v)", in, got, want, filters)
 			}

@@ -259,7 +259,7 @@ func TestRightsAndVeto(t *testing.T) {
 		}
 		var out ClassifyOut
 		l := &nbl.NBL{}
-		v, _ := fs.layers[LayerIngress].classify(&Call{In: &in, List: l}, &out, false)
+		v, _, _ := fs.layers[LayerIngress].classify(&Call{In: &in, List: l}, &out, false)
 		return v
 	}
 	hard := Filter{Name: "hard", Weight: 10, Action: FilterPermit, ClearActionRight: true}
@@ -417,7 +417,7 @@ func TestClassifyMemoMatchesPerPacket(t *testing.T) {
 		var want []*nbl.NBL
 		for i := range ins {
 			var out ClassifyOut
-			if v, _ := q.sw.filters.Load().layers[LayerIngress].classify(&Call{In: &ins[i]}, &out, false); v == verdictPermit {
+			if v, _, _ := q.sw.filters.Load().layers[LayerIngress].classify(&Call{In: &ins[i]}, &out, false); v == verdictPermit {
 				want = append(want, batch[i])
 			}
 		}
@@ -570,7 +570,7 @@ func (r *repeatRig) check(t testing.TB, seq [][]byte) {
 		}
 		in.VSwitchID, in.SourcePortID = &r.sw.id, 3
 		wantSeen = append(wantSeen, in)
-		if v, _ := r.sw.filters.Load().layers[LayerIngress].classify(&Call{In: &in}, &ClassifyOut{}, false); v == verdictPermit {
+		if v, _, _ := r.sw.filters.Load().layers[LayerIngress].classify(&Call{In: &in}, &ClassifyOut{}, false); v == verdictPermit {
 			want = append(want, f)
 		}
 	}
