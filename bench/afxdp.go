@@ -122,9 +122,9 @@ func (r *afxdpRig) probe(rate int, stop <-chan struct{}) error {
 // into h until stop is closed.
 func (r *afxdpRig) receiveProbes(h *hdrhistogram.Histogram, stop <-chan struct{}, ready chan<- error) error {
 	return r.topo.InNS(func() error {
-		fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW, int(htons(probeEtherType)))
+		fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW, int(afxdp.Htons(probeEtherType)))
 		if err == nil {
-			err = unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: htons(probeEtherType), Ifindex: r.sinkIdx})
+			err = unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: afxdp.Htons(probeEtherType), Ifindex: r.sinkIdx})
 		}
 		ready <- err
 		if err != nil {
@@ -150,8 +150,6 @@ func (r *afxdpRig) receiveProbes(h *hdrhistogram.Histogram, stop <-chan struct{}
 		}
 	})
 }
-
-func htons(v uint16) uint16 { return v<<8 | v>>8 }
 
 func newAFXDPRig(frameSize int) (*afxdpRig, error) {
 	if err := CanRunAFXDP(); err != nil {
@@ -258,14 +256,6 @@ func (r *afxdpRig) generatePaced(stop <-chan struct{}, sent *atomic.Uint64) erro
 	return g.Run(r.rate, stop, sent)
 }
 
-func macOf(hw net.HardwareAddr) dataplane.MAC {
-	var m dataplane.MAC
-	for _, b := range hw {
-		m = m<<8 | dataplane.MAC(b)
-	}
-	return m
-}
-
 // subject is one run of the project's switch on the rig.
 func (r *afxdpRig) runSubject(o AFXDPOptions) (*Result, error) {
 	if o.Scenario == ScenarioL2Fwd {
@@ -288,7 +278,7 @@ func (r *afxdpRig) runSubject(o AFXDPOptions) (*Result, error) {
 		return nil, err
 	}
 	for i, p := range ports {
-		if _, err := sw.AddPort(uint32(i+1), 0, macOf(r.topo.Pairs[i].PeerMAC), p); err != nil {
+		if _, err := sw.AddPort(uint32(i+1), 0, dataplane.HardwareMAC(r.topo.Pairs[i].PeerMAC), p); err != nil {
 			return nil, err
 		}
 	}
@@ -549,18 +539,10 @@ func (r *afxdpRig) runL2Fwd(o AFXDPOptions) (*Result, error) {
 		func() dataplane.Stats { return dataplane.Stats{RX: rx.Load()} }, busy.NS)
 	close(stop)
 	<-done
-	// drain: close both, reap until every frame is back
-	buf := make([]*nbl.NBL, 64)
+	// drain: every frame back, from the ports and the loop's cache
 	for _, p := range ports {
-		p.Close(cache)
-	}
-	for _, p := range ports {
-		for p.Held() > 0 {
-			m := p.Reap(buf)
-			if m == 0 {
-				break
-			}
-			cache.Put(buf[:m])
+		if rerr := dataplane.ReleaseDriver(p, arena); err == nil {
+			err = rerr
 		}
 	}
 	cache.Flush()

@@ -147,7 +147,7 @@ func ParseFrameSizes(s string, lo, hi int) ([]int, error) {
 	for _, f := range strings.Split(s, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(f))
 		if err != nil || n < lo || n > hi {
-			return nil, fmt.Errorf("frame size %q: want %d..%d bytes, imix, or a comma-separated list", s, lo, hi)
+			return nil, fmt.Errorf("%s: want %d..%d bytes, imix, or a comma-separated list of sizes", s, lo, hi)
 		}
 		out = append(out, n)
 	}

@@ -38,6 +38,15 @@ func macAt(b []byte) MAC {
 	return MAC(uint64(binary.BigEndian.Uint16(b))<<32 | uint64(binary.BigEndian.Uint32(b[2:])))
 }
 
+// HardwareMAC returns hw, a 48-bit address, as a MAC (0 for any other
+// length).
+func HardwareMAC(hw net.HardwareAddr) MAC {
+	if len(hw) != 6 {
+		return 0
+	}
+	return macAt(hw)
+}
+
 // Put writes m into b[:6].
 func (m MAC) Put(b []byte) {
 	binary.BigEndian.PutUint16(b, uint16(m>>32))

@@ -1,6 +1,7 @@
 package dataplane
 
 import (
+	"fmt"
 	"sync/atomic"
 
 	"github.com/wfpxdp/wfpxdp/nbl"
@@ -36,6 +37,28 @@ type Driver interface {
 	// driver still holds (TX in flight, and frames it had given the kernel
 	// to receive into) until Held() == 0.
 	Close(frames *nbl.Cache) error
+}
+
+// ReleaseDriver closes a driver that is not (or no longer) a switch
+// port's, reaps until it holds nothing, and returns every frame it had to
+// the frame pool of arena. It is how a driver built for a port that could
+// not be added is undone without losing a frame.
+func ReleaseDriver(d Driver, arena *nbl.Arena) error {
+	frames := arena.Frames().NewCache(64)
+	defer frames.Release()
+	err := d.Close(frames)
+	buf := make([]*nbl.NBL, 64)
+	for d.Held() > 0 {
+		n := d.Reap(buf)
+		if n == 0 {
+			break
+		}
+		frames.Put(buf[:n])
+	}
+	if n := d.Held(); n > 0 && err == nil {
+		err = fmt.Errorf("release %s: %d frames still held", d.Name(), n)
+	}
+	return err
 }
 
 // Failer is implemented by drivers that can fail for good (an interface

@@ -238,14 +238,12 @@ func (sw *Switch) Close() error {
 		}
 	}
 	sw.mu.Unlock()
-	frames := sw.arena.Frames().NewCache(64)
 	for i := range sw.ports {
 		if p := sw.ports[i].Load(); p != nil {
 			p.state.Store(portDraining)
-			sw.finishPort(p, frames, nil)
+			sw.finishPort(p)
 		}
 	}
-	frames.Flush()
 	sw.eng.Detach(target{sw})
 	if a := sw.Accounting(); a.Leaked != 0 && err == nil {
 		err = fmt.Errorf("close: %w: %+v", ErrLeak, a)

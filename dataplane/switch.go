@@ -330,7 +330,7 @@ func (sw *Switch) RemovePort(id uint32) error {
 	running := sw.running.Load()
 	sw.mu.Unlock()
 	if !running {
-		sw.finishPort(p, sw.arena.Frames().NewCache(64), nil)
+		sw.finishPort(p)
 		return nil
 	}
 	<-p.closed
@@ -367,28 +367,13 @@ func (sw *Switch) checkDrivers() {
 	}
 }
 
-// finishPort closes a draining port's drivers and reaps what they still
-// have in flight; used when the switch is stopped.
-func (sw *Switch) finishPort(p *Port, frames *nbl.Cache, c *completionStage) {
-	for _, d := range p.queues {
-		d.Close(frames)
-	}
+// finishPort closes a draining port's drivers and takes back every frame
+// they hold (ReleaseDriver); used when the switch is stopped.
+func (sw *Switch) finishPort(p *Port) {
 	p.rxClosed.Store(^uint64(0))
-	buf := make([]*nbl.NBL, 64)
 	for _, d := range p.queues {
-		for d.Held() > 0 {
-			n := d.Reap(buf)
-			if n == 0 {
-				break
-			}
-			if c != nil {
-				c.retireBatch(buf[:n])
-			} else {
-				frames.Put(buf[:n])
-			}
-		}
+		ReleaseDriver(d, sw.arena)
 	}
-	frames.Flush()
 	p.state.Store(portGone)
 	sw.ports[p.slot].CompareAndSwap(p, nil)
 	sw.portsChanged()

@@ -26,6 +26,22 @@ func (p *Pool) NewCache(size int) *Cache {
 	return c
 }
 
+// Release flushes the cache and forgets it: the pool no longer counts it
+// (a cache made for one task, such as closing a port, is released after).
+// The cache must not be used again.
+func (c *Cache) Release() {
+	c.Flush()
+	p := c.pool
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for i, x := range p.caches {
+		if x == c {
+			p.caches = append(p.caches[:i], p.caches[i+1:]...)
+			break
+		}
+	}
+}
+
 // Pool returns the pool behind the cache.
 func (c *Cache) Pool() *Pool { return c.pool }
 

@@ -261,7 +261,7 @@ func parseBench(sc *scenarioDef, args []string, stdout, stderr io.Writer) (*benc
 func (b *benchCmd) check() error {
 	sizes, err := bench.ParseFrameSizes(*b.frameSize, 60, 1792)
 	if err != nil {
-		return fmt.Errorf("--%v", err)
+		return fmt.Errorf("--frame-size %v", err)
 	}
 	if len(sizes) > 1 && b.sc.flags != memFlags && b.sc.name != "latency" && b.sc.name != "sizes" {
 		return fmt.Errorf("--frame-size %s: bench %s sends one size", *b.frameSize, b.sc.name)

@@ -361,9 +361,9 @@ func captureUDP(t *testing.T, h *afxdp.Host, port uint16, n int) <-chan [][]byte
 			ready <- err
 			return err
 		}
-		fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW, int(afxdptest.Htons(0x0800)))
+		fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW, int(afxdp.Htons(0x0800)))
 		if err == nil {
-			err = unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: afxdptest.Htons(0x0800), Ifindex: ifc.Index})
+			err = unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: afxdp.Htons(0x0800), Ifindex: ifc.Index})
 		}
 		ready <- err
 		if err != nil {

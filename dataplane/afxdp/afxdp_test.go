@@ -24,7 +24,7 @@ const testEtherType = 0x88B5 // IEEE local experimental: nothing else sends it
 
 func skipUnlessPrivileged(t *testing.T) { afxdptest.SkipUnlessPrivileged(t) }
 
-var htons = afxdptest.Htons
+var htons = afxdp.Htons
 
 // ethHeader writes an Ethernet header, dst, src and ether type, at the
 // front of f.

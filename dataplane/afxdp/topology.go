@@ -31,6 +31,9 @@ type Topology struct {
 	Pairs []Veth
 }
 
+// Htons swaps a 16-bit value to network byte order (AF_PACKET protocols).
+func Htons(v uint16) uint16 { return v<<8 | v>>8 }
+
 // ErrNoIP reports that the ip tool (iproute2) is missing.
 var ErrNoIP = errors.New("the ip command (iproute2) is not installed")
 

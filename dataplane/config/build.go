@@ -176,7 +176,7 @@ func (f *File) addPort(i int, rt *Runtime) (err error) {
 	port, err := sw.AddPort(pc.ID, pc.MaxNIC, mac, drivers...)
 	if err != nil {
 		for _, d := range drivers { // not the switch's yet
-			d.Close(sw.Arena().Frames().NewCache(64))
+			dataplane.ReleaseDriver(d, sw.Arena())
 		}
 		return f.errAt(err.Error(), "ports", i)
 	}
@@ -243,7 +243,7 @@ func (f *File) openAFXDP(i int, arena *nbl.Arena, rp *RuntimePort, shared **afxd
 			Batch: f.Switch.Batch, FillTarget: afxdp.DefaultFillTarget(so.RingSize, arena.NumFrames(), f.sockets())})
 		if err != nil {
 			for _, d := range drivers {
-				d.Close(arena.Frames().NewCache(64))
+				dataplane.ReleaseDriver(d, arena)
 			}
 			return nil, f.errAt(err.Error(), "ports", i)
 		}

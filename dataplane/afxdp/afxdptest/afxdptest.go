@@ -16,9 +16,6 @@ import (
 	"github.com/wfpxdp/wfpxdp/dataplane/afxdp"
 )
 
-// Htons swaps a 16-bit value to network order.
-func Htons(v uint16) uint16 { return v<<8 | v>>8 }
-
 // SkipUnlessPrivileged skips, saying exactly why, where AF_XDP over veth
 // cannot run.
 func SkipUnlessPrivileged(t *testing.T) {
@@ -87,9 +84,9 @@ func Receiver(t *testing.T, topo *afxdp.Topology, ifname string, proto uint16, m
 			ready <- err
 			return err
 		}
-		fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW, int(Htons(proto)))
+		fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW, int(afxdp.Htons(proto)))
 		if err == nil {
-			if err = unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: Htons(proto), Ifindex: ifc.Index}); err != nil {
+			if err = unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: afxdp.Htons(proto), Ifindex: ifc.Index}); err != nil {
 				unix.Close(fd)
 			}
 		}
