@@ -323,6 +323,8 @@ func (r *afxdpRig) runSubject(o AFXDPOptions) (*Result, error) {
 // for rxdrop received), stats and busy (cumulative busy ns, or nil).
 func (r *afxdpRig) drive(o AFXDPOptions, res *Result, delivered func() uint64, stats func() dataplane.Stats, busy func() uint64) error {
 	var sent atomic.Uint64
+	var msStart runtime.MemStats // before the warm-up: GCCycles counts the whole run
+	runtime.ReadMemStats(&msStart)
 	stop := make(chan struct{})
 	var genErr error
 	var wg sync.WaitGroup
@@ -385,7 +387,7 @@ func (r *afxdpRig) drive(o AFXDPOptions, res *Result, delivered func() uint64, s
 	elapsed := time.Since(start)
 	var ms1 runtime.MemStats
 	runtime.ReadMemStats(&ms1)
-	res.RSSEndKB, res.GCAfterWarmup, res.GCCycles = rssKB(), ms1.NumGC-ms0.NumGC, ms1.NumGC-ms0.NumGC
+	res.RSSEndKB, res.GCAfterWarmup, res.GCCycles = rssKB(), ms1.NumGC-ms0.NumGC, ms1.NumGC-msStart.NumGC
 	res.Mallocs = ms1.Mallocs - ms0.Mallocs
 	// per packet delivered (forwarded; for rxdrop, received): a loop that
 	// receives more than it can send, and drops the rest, would otherwise
