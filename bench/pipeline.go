@@ -209,10 +209,7 @@ func RunPipeline(o PipelineOptions) (*Result, error) {
 	var gen, sink portGroup
 	var gens, sinks []dataplane.Driver
 	for q := 0; q < queues; q++ { // one generator and one sink queue per switch queue
-		limit := o.Packets / uint64(queues)
-		if uint64(q) < o.Packets%uint64(queues) {
-			limit++
-		}
+		limit := memport.Share(o.Packets, queues, q)
 		g, err := memport.New(memport.Config{Name: fmt.Sprintf("gen/%d", q),
 			Templates: o.templates(),
 			Rate:      o.Rate / float64(queues), Limit: limit, ProbeEvery: ProbeEvery,

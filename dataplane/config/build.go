@@ -271,13 +271,9 @@ func (f *File) memConfig(pc PortSection, q int) memport.Config {
 		et, _ = parseUint(g.EtherType, 16)
 	}
 	mc.Templates = []memport.Template{{Dst: dst, Src: src, VLAN: g.VLAN, EtherType: uint16(et), Size: g.Size}}
-	n := uint64(f.Switch.Queues)
-	mc.Rate = g.Rate / float64(n)
+	mc.Rate = g.Rate / float64(f.Switch.Queues)
 	if g.Count > 0 {
-		mc.Limit = g.Count / n
-		if uint64(q) < g.Count%n {
-			mc.Limit++
-		}
+		mc.Limit = memport.Share(g.Count, f.Switch.Queues, q)
 		if mc.Limit == 0 {
 			mc.Templates = nil // nothing for this queue to send
 		}

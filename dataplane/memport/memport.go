@@ -91,6 +91,16 @@ const (
 	FlowsRandom
 )
 
+// Share is queue i's share of total packets split over queues generator
+// queues: the first total%queues queues send one more.
+func Share(total uint64, queues, i int) uint64 {
+	n := total / uint64(queues)
+	if uint64(i) < total%uint64(queues) {
+		n++
+	}
+	return n
+}
+
 // FlowMAC returns flow i's variant of address m: i added to its low 24
 // bits (the OUI is kept).
 func FlowMAC(m dataplane.MAC, i int) dataplane.MAC {
