@@ -306,3 +306,48 @@ func TestOwnInjectionsClassify(t *testing.T) {
 		t.Fatalf("delivered %d of %d; literal saw its own %d times, built saw its own %d times; %+v", r.received(2), n, selfSeen.Load(), otherSeen.Load(), st)
 	}
 }
+
+// A list absorbed while still in flight for another callout's injection
+// is reinjected as a clone; when no clone can be made (the reserve is
+// exhausted) the packet ends there, and the first injector's completion
+// says so (INSUFFICIENT_RESOURCES), not SUCCESS; nothing is counted as
+// descriptor misuse.
+func TestChainedInjectionFailureStatus(t *testing.T) {
+	const n = 20000
+	var mu sync.Mutex
+	statuses := map[inject.Status]int{}
+	first := dataplane.NewCallout("first", dataplane.ClassifyFunc(func(c *dataplane.Call, out *dataplane.ClassifyOut) { out.Absorb() }),
+		func(w *dataplane.Worker, absorbed []*nbl.NBL) {
+			for _, l := range absorbed {
+				st := w.Handle().InjectVSwitchEthernetIngressAsync(nil, 0, nil, w.SwitchID(), l.VSwitch.SourcePortID, 0, l,
+					func(_ any, l *nbl.NBL, _ bool) {
+						mu.Lock()
+						statuses[inject.Status(l.Status)]++
+						mu.Unlock()
+						l.Pool().Put([]*nbl.NBL{l})
+					}, nil)
+				if st != inject.StatusSuccess {
+					w.Discard(l)
+				}
+			}
+		})
+	r := newRig(t, rigOpts{cfg: dataplane.Config{Reserve: 4}, limit: n,
+		callouts: []*dataplane.Callout{first, dataplane.NewInspector("second", nil)},
+		filters: []dataplane.Filter{
+			{Name: "a", Layer: dataplane.LayerIngress, Weight: 2, Action: dataplane.FilterCallout, Callout: "first"},
+			{Name: "b", Layer: dataplane.LayerIngress, Weight: 1, Action: dataplane.FilterCallout, Callout: "second"},
+		}})
+	r.run(func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return statuses[inject.StatusSuccess]+statuses[inject.StatusInsufficientResources] >= n
+	})
+	st := r.sw.Stats()
+	mu.Lock()
+	defer mu.Unlock()
+	ok, failed := statuses[inject.StatusSuccess], statuses[inject.StatusInsufficientResources]
+	if ok+failed != n || uint64(ok) != r.received(2) || uint64(failed) != st.Discarded || st.MisusedDescriptorsPut != 0 {
+		t.Fatalf("completions %v; delivered %d, discarded %d, misuse %d", statuses, r.received(2), st.Discarded, st.MisusedDescriptorsPut)
+	}
+	t.Logf("%d delivered, %d ended for want of a clone", ok, failed)
+}

@@ -118,6 +118,12 @@ func (w *Worker) Reinject(lists []*nbl.NBL) {
 		if st != inject.StatusSuccess {
 			for _, l := range run {
 				l.Next = nil
+				if l.IsClone() && !l.FloodCopy {
+					// a clone cloneInFlight made: freed as a copy, and its
+					// original, held for it, completes with the refusal
+					l.Parent.Status = int32(st)
+					l.FloodCopy = true
+				}
 			}
 			w.injectFailed.add(len(run))
 			w.Discard(run...)
@@ -150,13 +156,15 @@ func (w *Worker) cloneInFlight(lists []*nbl.NBL) []*nbl.NBL {
 		}
 		cl := w.reserve.Clone(l)
 		if cl == nil {
+			// the packet ends here: its injector learns it (R19)
 			w.injectFailed.add(1)
 			w.discarded.add(1)
+			l.Status = int32(inject.StatusInsufficientResources)
 		} else {
 			cl.Context = l.Context
 			out = append(out, cl)
+			l.Status = int32(inject.StatusSuccess) // it goes on as the clone
 		}
-		l.Status = int32(inject.StatusSuccess)
 		w.q.retire(lists[i : i+1])
 	}
 	w.reinj = out[:0]
