@@ -71,7 +71,10 @@ type Filter struct {
 	Weight     uint64
 	Conditions []Condition
 	Action     FilterAction
-	Callout    string // with FilterCallout: a registered callout's name
+	Callout    string // with FilterCallout: a registered callout's name, or
+	// CalloutRef, with FilterCallout: the registered callout itself (a
+	// typed reference; the name need not be given then).
+	CalloutRef *Callout
 	// ClearActionRight makes a PERMIT hard: later (lower-weight) callouts
 	// lose the WRITE right and may only veto it with BLOCK (R28).
 	ClearActionRight bool
@@ -217,9 +220,16 @@ func compileFilter(f Filter, callouts map[string]*calloutEntry) (compiledFilter,
 	switch f.Action {
 	case FilterPermit, FilterBlock:
 	case FilterCallout:
-		ce := callouts[f.Callout]
-		if ce == nil {
-			return cf, fmt.Errorf("%w %q: callout %q is not registered", ErrFilter, f.Name, f.Callout)
+		name := f.Callout
+		if f.CalloutRef != nil {
+			name = f.CalloutRef.Name
+		}
+		ce := callouts[name]
+		if ce == nil || f.CalloutRef != nil && ce.c != f.CalloutRef {
+			return cf, fmt.Errorf("%w %q: callout %q is not registered", ErrFilter, f.Name, name)
+		}
+		if f.Callout != "" && f.CalloutRef != nil && f.Callout != f.CalloutRef.Name {
+			return cf, fmt.Errorf("%w %q: Callout %q and CalloutRef %q name two callouts", ErrFilter, f.Name, f.Callout, f.CalloutRef.Name)
 		}
 		cf.callout, cf.classifyFn, cf.handle = ce, ce.c.Classify, ce.handle
 		cf.batch = ce.c.Flags&CalloutAllowL2BatchClassify != 0

@@ -351,3 +351,22 @@ func TestChainedInjectionFailureStatus(t *testing.T) {
 	}
 	t.Logf("%d delivered, %d ended for want of a clone", ok, failed)
 }
+
+// A filter may name its callout by reference; a reference to a callout
+// that was not registered (or to another callout of the same name) is
+// refused.
+func TestFilterCalloutRef(t *testing.T) {
+	c := dataplane.NewInspector("i", nil)
+	r := newRig(t, rigOpts{limit: 1000, callouts: []*dataplane.Callout{c}})
+	if err := r.sw.SetFilters([]dataplane.Filter{{Name: "ref", Layer: dataplane.LayerIngress, Action: dataplane.FilterCallout, CalloutRef: c}}); err != nil {
+		t.Fatal(err)
+	}
+	other := dataplane.NewInspector("i", nil)
+	if err := r.sw.SetFilters([]dataplane.Filter{{Name: "x", Layer: dataplane.LayerIngress, Action: dataplane.FilterCallout, CalloutRef: other}}); err == nil {
+		t.Fatal("a reference to an unregistered callout was accepted")
+	}
+	r.run(func() bool { return r.received(2) >= 1000 })
+	if st := r.sw.Stats(); st.Absorbed != 1000 || st.Reinjected != 1000 {
+		t.Fatalf("%+v", st)
+	}
+}
