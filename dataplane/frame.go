@@ -81,9 +81,51 @@ func (m MAC) Type() MACType {
 	return MACUnicast
 }
 
+// FieldIndex is the index of an incoming value in WFP's
+// FWPS_INCOMING_VALUES0 array for a vSwitch Ethernet layer (R40): the
+// FWPS_FIELD_INGRESS_VSWITCH_ETHERNET_* and ..._EGRESS_... values. The
+// ingress and egress layers share indexes 0..11.
+type FieldIndex uint8
+
+// Incoming value indexes of both layers (R40).
+const (
+	FieldIndexMACSource FieldIndex = iota
+	FieldIndexMACSourceType
+	FieldIndexMACDestination
+	FieldIndexMACDestinationType
+	FieldIndexEtherType
+	FieldIndexVLANID
+	FieldIndexTenantNetworkID
+	FieldIndexVSwitchID
+	FieldIndexVSwitchNetworkType
+	FieldIndexVSwitchSourceInterfaceID
+	FieldIndexVSwitchSourceInterfaceType
+	FieldIndexVSwitchSourceVMID
+)
+
+// Ingress layer indexes after the shared ones (R40).
+const (
+	FieldIndexIngressL2Flags FieldIndex = iota + 12
+	FieldIndexIngressCompartmentID
+	NumIngressFields
+)
+
+// Egress layer indexes after the shared ones (R40).
+const (
+	FieldIndexEgressDestinationInterfaceID FieldIndex = iota + 12
+	FieldIndexEgressDestinationInterfaceType
+	FieldIndexEgressDestinationVMID
+	FieldIndexEgressL2Flags
+	FieldIndexEgressCompartmentID
+	NumEgressFields
+)
+
 // Incoming holds the incoming values of the vSwitch Ethernet layers (R40)
 // for one packet, parsed once per classify pass. The zero VLANID means
-// untagged.
+// untagged. TenantNetworkID (the virtual subset id of a Hyper-V network
+// virtualization overlay) is 0: plain Ethernet ports carry none. The
+// FieldIndex constants give each value's index in WFP's incoming values
+// array.
 type Incoming struct {
 	MACSource       MAC
 	MACDestination  MAC

@@ -370,3 +370,12 @@ func TestFilterCalloutRef(t *testing.T) {
 		t.Fatalf("%+v", st)
 	}
 }
+
+// R40: the incoming value indexes are WFP's, in its order.
+func TestFieldIndexes(t *testing.T) {
+	if dataplane.FieldIndexVSwitchID != 7 || dataplane.FieldIndexVSwitchSourceVMID != 11 ||
+		dataplane.FieldIndexIngressL2Flags != 12 || dataplane.NumIngressFields != 14 ||
+		dataplane.FieldIndexEgressDestinationInterfaceID != 12 || dataplane.FieldIndexEgressL2Flags != 15 || dataplane.NumEgressFields != 17 {
+		t.Fatal("incoming value indexes out of R40's order")
+	}
+}
