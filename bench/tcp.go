@@ -33,14 +33,15 @@ type TCPOptions struct {
 
 // TCPRow is one MTU's comparison.
 type TCPRow struct {
-	MTU        int       `json:"mtu"`
-	FrameSize  int       `json:"frame_size"` // the switch's UMEM frame size
-	SwitchGbps float64   `json:"switch_gbps"`
-	BridgeGbps float64   `json:"bridge_gbps"`
-	Ratio      float64   `json:"ratio"` // switch / bridge
-	Switch     []float64 `json:"switch_runs_gbps"`
-	Bridge     []float64 `json:"bridge_runs_gbps"`
-	Leaked     int       `json:"leaked"`
+	MTU         int       `json:"mtu"`
+	FrameSize   int       `json:"frame_size"`   // the switch's UMEM frame size
+	MultiBuffer bool      `json:"multi_buffer"` // frames span several UMEM frames
+	SwitchGbps  float64   `json:"switch_gbps"`
+	BridgeGbps  float64   `json:"bridge_gbps"`
+	Ratio       float64   `json:"ratio"` // switch / bridge
+	Switch      []float64 `json:"switch_runs_gbps"`
+	Bridge      []float64 `json:"bridge_runs_gbps"`
+	Leaked      int       `json:"leaked"`
 	// Checksums is what the switch's ports finished in its last run.
 	Checksums uint64 `json:"checksums_completed"`
 }
@@ -75,12 +76,9 @@ func RunTCP(o TCPOptions, progress io.Writer) (*TCPReport, error) {
 }
 
 func runTCPMTU(o TCPOptions, mtu int, progress io.Writer) (TCPRow, string, error) {
-	row := TCPRow{MTU: mtu, FrameSize: 2048}
-	if mtu > afxdp.MaxMTU(2048) {
-		row.FrameSize = 4096
-	}
-	if mtu > afxdp.MaxMTU(row.FrameSize) {
-		return row, "", fmt.Errorf("MTU %d is above what a UMEM frame carries (%d)", mtu, afxdp.MaxMTU(4096))
+	row := TCPRow{MTU: mtu, FrameSize: 2048, MultiBuffer: mtu > afxdp.MaxMTU(2048, false)}
+	if mtu > afxdp.MaxMTU(2048, true) {
+		return row, "", fmt.Errorf("MTU %d is above what a multi-buffer frame carries (%d)", mtu, afxdp.MaxMTU(2048, true))
 	}
 	hs, err := afxdp.NewHosts(2, mtu)
 	if err != nil {
@@ -173,7 +171,9 @@ func runTCPSwitch(o TCPOptions, hs *afxdp.Hosts, frameSize int, sink *tcpSink) (
 	if err != nil {
 		return res, err
 	}
-	rt, err := f.Build(config.BuildOptions{})
+	// the last run's sockets on these interfaces may still be on their
+	// way out of the kernel (EBUSY): as the AF_XDP scenarios, retry a while
+	rt, err := retryBusy(func() (*config.Runtime, error) { return f.Build(config.BuildOptions{}) })
 	if err != nil {
 		return res, err
 	}

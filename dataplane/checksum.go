@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math/bits"
+
+	"github.com/wfpxdp/wfpxdp/nbl"
 )
 
 // ChecksumMode says whether a port finishes partial L4 checksums on the
@@ -63,8 +65,25 @@ const (
 // whose checksum C is already correct and happens to equal P, S = data + C
 // = ~P, so the result is ~~P = C: the frame is unchanged.
 func completeChecksum(frame []byte) bool {
+	return completeChecksumChain(frame, nil)
+}
+
+// completeChecksumList is completeChecksum for a list, whose packet may
+// span several buffers (multi-buffer): the headers are in the first, the
+// L4 segment runs on into the others.
+func completeChecksumList(l *nbl.NBL) bool {
+	return completeChecksumChain(l.Data(), l.NB().Next)
+}
+
+// completeChecksumChain is completeChecksum over frame followed by the
+// buffers from more on.
+func completeChecksumChain(frame []byte, more *nbl.NB) bool {
 	if len(frame) < 14+20+8 { // the shortest frame with an L4 header
 		return false
+	}
+	total := len(frame) // the packet's bytes, over every buffer
+	for b := more; b != nil; b = b.Next {
+		total += int(b.DataLength)
 	}
 	off := 12
 	et := binary.BigEndian.Uint16(frame[12:14])
@@ -83,14 +102,14 @@ func completeChecksum(frame []byte) bool {
 		}
 		ip := frame[off : off+20]
 		ihl := int(ip[0]&0xf) * 4
-		total := int(binary.BigEndian.Uint16(ip[2:4]))
+		iplen := int(binary.BigEndian.Uint16(ip[2:4]))
 		// version 4, a header of 20..60 bytes inside the frame, no
 		// fragment (MF set or an offset)
-		if ip[0]>>4 != 4 || ihl < 20 || total < ihl || off+total > len(frame) || binary.BigEndian.Uint16(ip[6:8])&0x3fff != 0 {
+		if ip[0]>>4 != 4 || ihl < 20 || iplen < ihl || off+iplen > total || binary.BigEndian.Uint16(ip[6:8])&0x3fff != 0 {
 			return false
 		}
 		proto = ip[9]
-		l4len = total - ihl
+		l4len = iplen - ihl
 		pseudo = uint64(binary.BigEndian.Uint32(ip[12:16])) + uint64(binary.BigEndian.Uint32(ip[16:20]))
 		off += ihl
 	case EtherTypeIPv6:
@@ -99,7 +118,7 @@ func completeChecksum(frame []byte) bool {
 		}
 		ip := frame[off : off+40]
 		l4len = int(binary.BigEndian.Uint16(ip[4:6]))
-		if ip[0]>>4 != 6 || off+40+l4len > len(frame) {
+		if ip[0]>>4 != 6 || off+40+l4len > total {
 			return false
 		}
 		proto = ip[6]
@@ -117,16 +136,45 @@ func completeChecksum(frame []byte) bool {
 	default:
 		return false
 	}
+	if field+2 > len(frame) { // the L4 header must be in the first buffer
+		return false
+	}
 	c := binary.BigEndian.Uint16(frame[field : field+2])
 	if c == 0 || c != fold(pseudo+uint64(proto)+uint64(l4len)) {
 		return false // 0: a UDP datagram without a checksum; a folded sum is never 0
 	}
-	s := ^fold(sum64(frame[off:off+l4len], 0))
+	var s uint16
+	if off+l4len <= len(frame) {
+		s = ^fold(sum64(frame[off:off+l4len], 0))
+	} else {
+		s = ^sumChain(frame[off:], more, l4len)
+	}
 	if s == 0 && proto == protoUDP {
 		s = 0xffff // 0 means "no checksum" in UDP (RFC 768)
 	}
 	binary.BigEndian.PutUint16(frame[field:field+2], s)
 	return true
+}
+
+// sumChain is the folded one's-complement sum of the first n bytes of
+// first followed by the buffers from more on. A buffer that starts at an
+// odd offset of the segment has its sum's bytes swapped (RFC 1071's byte
+// order independence).
+func sumChain(first []byte, more *nbl.NB, n int) uint16 {
+	seg := first[:min(len(first), n)]
+	s := fold(sum64(seg, 0))
+	pos := len(seg)
+	for b := more; b != nil && pos < n; b = b.Next {
+		d := b.Data()
+		d = d[:min(len(d), n-pos)]
+		part := fold(sum64(d, 0))
+		if pos%2 == 1 {
+			part = part>>8 | part<<8
+		}
+		s = fold(uint64(s) + uint64(part))
+		pos += len(d)
+	}
+	return s
 }
 
 // fold reduces a one's-complement sum to 16 bits.

@@ -9,6 +9,8 @@ import (
 
 	"github.com/google/gopacket"
 	"github.com/google/gopacket/layers"
+
+	"github.com/wfpxdp/wfpxdp/nbl"
 )
 
 // l4Frame builds an Ethernet frame carrying TCP or UDP over IPv4 or IPv6
@@ -252,5 +254,50 @@ func BenchmarkCompleteChecksumNotPartial(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		completeChecksum(frame)
+	}
+}
+
+// A packet spread over several buffers (multi-buffer) is completed as if
+// it were one: buffer boundaries at even and odd offsets.
+func TestCompleteChecksumChain(t *testing.T) {
+	arena, err := nbl.NewArena(nbl.Config{Frames: 16, FrameSize: 2048})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v6 := range []bool{false, true} {
+		for _, tcp := range []bool{false, true} {
+			for _, chunk := range []int{1792, 1791, 999} {
+				frame, field, partial := l4Frame(t, v6, tcp, false, 8900)
+				good := bytes.Clone(frame)
+				binary.BigEndian.PutUint16(frame[field:], partial)
+				// spread it over descriptors 0, 1, ... chunk bytes each
+				var head *nbl.NBL
+				var tail *nbl.NB
+				for i, off := 0, 0; off < len(frame); i, off = i+1, off+chunk {
+					l := arena.Desc(uint32(i))
+					n := min(chunk, len(frame)-off)
+					copy(l.NB().Frame()[256:], frame[off:off+n])
+					l.NB().SetData(256, uint32(n))
+					l.NB().Next = nil
+					if head == nil {
+						head = l
+					} else {
+						tail.Next = l.NB()
+					}
+					tail = l.NB()
+				}
+				if !completeChecksumList(head) {
+					t.Fatalf("v6 %v tcp %v chunk %d: not completed", v6, tcp, chunk)
+				}
+				if got := binary.BigEndian.Uint16(head.Data()[field:]); got != binary.BigEndian.Uint16(good[field:]) {
+					t.Fatalf("v6 %v tcp %v chunk %d: completed to %#04x, want %#04x", v6, tcp, chunk, got, binary.BigEndian.Uint16(good[field:]))
+				}
+				if completeChecksumList(head) { // now correct: left alone
+					if got := binary.BigEndian.Uint16(head.Data()[field:]); got != binary.BigEndian.Uint16(good[field:]) {
+						t.Fatal("a completed checksum changed again")
+					}
+				}
+			}
+		}
 	}
 }

@@ -209,7 +209,7 @@ func (s *egressStage) send(p *Port, slot int, batch []*nbl.NBL) {
 	if p.Checksum() == ChecksumAuto {
 		done := 0
 		for _, l := range batch {
-			if completeChecksum(l.Data()) {
+			if completeChecksumList(l) {
 				done++
 			}
 		}

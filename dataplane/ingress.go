@@ -88,7 +88,7 @@ func (s *ingressStage) Poll() int {
 		var touch byte
 		bytes := 0
 		for _, l := range batch {
-			bytes += int(l.NB().DataLength)
+			bytes += int(l.DataLen())
 			l.VSwitch = nbl.VSwitchMeta{Flags: nbl.MetaSourcePortID | nbl.MetaSourceNICIndex, SourcePortID: p.ID}
 			l.Queue = uint16(q.idx)
 			// Load each frame's first byte now, all in a row: the header

@@ -125,7 +125,7 @@ func (p *Port) Snapshot() PortCounters {
 func (p *Port) transmitted(lists []*nbl.NBL) {
 	b := 0
 	for _, l := range lists {
-		b += int(l.NB().DataLength)
+		b += int(l.DataLen())
 	}
 	p.tx.add(len(lists))
 	p.txBytes.add(b)

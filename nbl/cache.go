@@ -83,6 +83,7 @@ func (c *Cache) Put(src []*NBL) error {
 	var err error
 	p := c.pool
 	for _, l := range src {
+		next := l.nb.Next    // a frame descriptor's other buffers go with it
 		if p.releasable(l) { // the common case, in line (release is too big to inline)
 			l.state = stateFree
 			l.reset()
@@ -97,9 +98,34 @@ func (c *Cache) Put(src []*NBL) error {
 		}
 		c.objs[c.n] = l
 		c.n++
+		if next != nil && l.keepFrame {
+			c.putChain(next)
+		}
 	}
 	c.count.Store(int32(c.n))
 	return err
+}
+
+// putChain frees the frame descriptors of the buffers from b on: the rest
+// of a multi-buffer packet whose first descriptor was freed.
+//
+//go:noinline
+func (c *Cache) putChain(b *NB) {
+	for b != nil {
+		l := b.List()
+		b = b.Next
+		if l.pool != c.pool || l.state != stateLive || !l.keepFrame {
+			c.pool.misuse(l)
+			continue
+		}
+		l.state = stateFree
+		l.reset()
+		if c.n == len(c.objs) {
+			c.flush(len(c.objs) / 2)
+		}
+		c.objs[c.n] = l
+		c.n++
+	}
 }
 
 // Flush returns every descriptor held by the cache to the pool.

@@ -13,7 +13,9 @@ func (c *Cache) Clone(parent *NBL) *NBL {
 		return nil
 	}
 	cl := one[0]
-	cl.nb = NB{DataOffset: parent.nb.DataOffset, DataLength: parent.nb.DataLength, frame: parent.nb.frame}
+	// the clone shares every buffer: its first, and through Next the
+	// parent's others, which stay the parent's
+	cl.nb = NB{DataOffset: parent.nb.DataOffset, DataLength: parent.nb.DataLength, frame: parent.nb.frame, Next: parent.nb.Next}
 	cl.VSwitch = parent.VSwitch
 	cl.Queue = parent.Queue
 	cl.Parent = parent

@@ -59,10 +59,20 @@ type VSwitchMeta struct {
 // packets), the parent's frame (clones), or caller-owned data (allocated
 // lists).
 type NB struct {
-	Next       *NB    // next buffer of the same list; nil in this dataplane
+	// Next is the next buffer of the same packet: a frame larger than
+	// one UMEM frame (AF_XDP multi-buffer) is one list whose buffers are
+	// the frames it arrived in, chained here as NDIS chains MDLs. Each
+	// buffer after the first belongs to a frame descriptor of its own,
+	// which goes back to the pool with the list's (List).
+	Next       *NB
 	DataOffset uint32 // bytes from the frame start to the Ethernet header
 	DataLength uint32 // bytes of packet data
 	frame      []byte // the whole frame; set by the arena or by Allocate/Clone
+}
+
+// List returns the list whose buffer b is (every NB is embedded in one).
+func (b *NB) List() *NBL {
+	return (*NBL)(unsafe.Add(unsafe.Pointer(b), -int(unsafe.Offsetof(NBL{}.nb))))
 }
 
 // Data returns the packet bytes: a slice of the frame, never a copy.
@@ -173,8 +183,21 @@ func (l *NBL) OwnsFrame() bool { return l.keepFrame }
 // NB returns the list's (only) buffer.
 func (l *NBL) NB() *NB { return &l.nb }
 
-// Data returns the packet bytes of the first buffer (zero-copy).
+// Data returns the packet bytes of the first buffer (zero-copy): the
+// whole packet unless it spans several buffers (Chained).
 func (l *NBL) Data() []byte { return l.nb.Data() }
+
+// Chained reports whether the packet spans several buffers.
+func (l *NBL) Chained() bool { return l.nb.Next != nil }
+
+// DataLen returns the packet's length over all its buffers.
+func (l *NBL) DataLen() uint32 {
+	n := l.nb.DataLength
+	for b := l.nb.Next; b != nil; b = b.Next {
+		n += b.DataLength
+	}
+	return n
+}
 
 // ChildRefCount returns the number of live clones (R33).
 func (l *NBL) ChildRefCount() int32 { return l.childRefs.Load() }
@@ -218,7 +241,7 @@ func (l *NBL) Root() *NBL {
 // for frame descriptors, the frame binding.
 func (l *NBL) reset() {
 	l.Header = Header{FirstNetBuffer: &l.nb}
-	l.nb.DataOffset, l.nb.DataLength = 0, 0
+	l.nb.DataOffset, l.nb.DataLength, l.nb.Next = 0, 0, nil
 	if !l.keepFrame {
 		l.nb.frame = nil
 	}

@@ -80,6 +80,7 @@ func (p *Pool) Put(src []*NBL) error {
 	var err error
 	p.mu.Lock()
 	for _, l := range src {
+		next := l.nb.Next // a frame descriptor's other buffers go with it
 		if e := p.release(l); e != nil {
 			if err == nil {
 				err = e
@@ -87,6 +88,17 @@ func (p *Pool) Put(src []*NBL) error {
 			continue
 		}
 		p.free = append(p.free, l)
+		for next != nil && l.keepFrame {
+			cont := next.List()
+			next = cont.nb.Next
+			if cont.pool != p || cont.state != stateLive || !cont.keepFrame {
+				p.misuse(cont)
+				continue
+			}
+			cont.state = stateFree
+			cont.reset()
+			p.free = append(p.free, cont)
+		}
 	}
 	p.mu.Unlock()
 	return err

@@ -205,7 +205,7 @@ func parseBench(sc *scenarioDef, args []string, stdout, stderr io.Writer) (*benc
 	b.pdrLoss = fs.Float64("pdr-loss", 0.005, "the loss ratio the PDR allows")
 	b.rxRing = fs.Int("rx-ring", 2048, "the in-memory generator port's RX ring when paced, in frames (an AF_XDP RX ring's default here)")
 	b.sizeList = fs.String("sizes", "64,128,256,512,1024,1280,1518", "the frame sizes to sweep, comma-separated (60..1792)")
-	b.mtus = fs.String("mtu", "1500,3500", "the veth MTUs to compare at, comma-separated (at most 3822: a 4096-byte UMEM frame)")
+	b.mtus = fs.String("mtu", "1500,9000", "the veth MTUs to compare at, comma-separated (above 1774, AF_XDP multi-buffer carries each frame in several UMEM frames)")
 	b.obs = addObserveFlags(fs)
 	applies := map[string]bool{"duration": true, "cores": true, "json": true}
 	for _, f := range strings.Fields(sc.flags) {
@@ -523,8 +523,8 @@ func (b *benchCmd) tcp() error {
 	o := bench.TCPOptions{Duration: b.o.Duration, Runs: *b.runs, CPUs: b.o.CPUs}
 	for _, f := range strings.Split(*b.mtus, ",") {
 		m, err := strconv.Atoi(strings.TrimSpace(f))
-		if err != nil || m < 1280 || m > afxdp.MaxMTU(4096) {
-			return fmt.Errorf("--mtu %q: want MTUs of 1280..%d, comma-separated", *b.mtus, afxdp.MaxMTU(4096))
+		if err != nil || m < 1280 || m > afxdp.MaxMTU(2048, true) {
+			return fmt.Errorf("--mtu %q: want MTUs of 1280..%d, comma-separated", *b.mtus, afxdp.MaxMTU(2048, true))
 		}
 		o.MTUs = append(o.MTUs, m)
 	}

@@ -54,7 +54,13 @@ func run(quick bool, doc string) error {
 	if out, err := exec.Command("go", "build", "-o", bin, "./cmd/dataplane").CombinedOutput(); err != nil {
 		return fmt.Errorf("go build: %v\n%s", err, out)
 	}
-	p := &pageWriter{bin: bin, quick: quick, root: os.Geteuid() == 0}
+	// the commit measured is the one built, whatever happens to the tree
+	// while the scenarios run
+	commit := strings.TrimSpace(output("git", "rev-parse", "--short", "HEAD"))
+	if output("git", "status", "--porcelain", "--untracked-files=no") != "" {
+		commit += " with local changes"
+	}
+	p := &pageWriter{bin: bin, quick: quick, root: os.Geteuid() == 0, commit: commit}
 	var b bytes.Buffer
 	p.write(&b)
 	if p.err != nil {
@@ -70,6 +76,7 @@ type pageWriter struct {
 	bin         string
 	quick, root bool
 	machine     string
+	commit      string
 	err         error
 }
 
@@ -115,11 +122,7 @@ func (p *pageWriter) write(w *bytes.Buffer) {
 	p.tcp(&body)
 	p.latency(&body)
 	p.jitter(&body)
-	commit := strings.TrimSpace(output("git", "rev-parse", "--short", "HEAD"))
-	if output("git", "status", "--porcelain", "--untracked-files=no") != "" {
-		commit += " with local changes"
-	}
-	fmt.Fprintf(w, "Measured at commit %s on %s, %s, by `go run ./cmd/perfdoc`.\n\n", commit, time.Now().UTC().Format("2006-01-02 15:04 MST"), p.machine)
+	fmt.Fprintf(w, "Measured at commit %s on %s, %s, by `go run ./cmd/perfdoc`.\n\n", p.commit, time.Now().UTC().Format("2006-01-02 15:04 MST"), p.machine)
 	w.Write(body.Bytes())
 }
 

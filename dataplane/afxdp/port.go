@@ -175,22 +175,43 @@ func (p *Port) Receive(dst []*nbl.NBL, frames *nbl.Cache) int {
 // cannot take all it is offered.
 const txMinBurst = 32
 
-// Transmit implements dataplane.Driver.
+// Transmit implements dataplane.Driver. A multi-buffer list leaves as one
+// descriptor per buffer, XDP_PKT_CONTD on all but the last.
 func (p *Port) Transmit(src []*nbl.NBL) int {
 	if p.closed.Load() || p.dead.Load() != nil {
 		return 0
 	}
 	s := p.sock
-	n := min(int(s.tx.prodFree(uint32(len(src)))), len(src), p.tx.Free())
-	if n < len(src) && n < min(txMinBurst, int(s.opts.RingSize)/2) {
+	want := len(src) // descriptors: one per buffer
+	if s.sg {
+		for _, l := range src {
+			for b := l.NB().Next; b != nil; b = b.Next {
+				want++
+			}
+		}
+	}
+	room := min(int(s.tx.prodFree(uint32(want))), p.tx.Free())
+	if room < want && room < min(txMinBurst, int(s.opts.RingSize)/2) {
 		// Room for only a few: wait for a fuller burst rather than pay a
 		// kick (in copy mode, a sendto doing up to 32 frames) for them.
 		return 0
 	}
 	idx := s.tx.cachedProd
-	sent := 0
+	descs, sent := 0, 0
 	entries := p.entries
-	for _, l := range src[:n] {
+	for _, l := range src {
+		if l.Chained() {
+			k := p.putChain(l, idx, descs, room)
+			if k == 0 {
+				break
+			}
+			descs += k
+			sent++
+			continue
+		}
+		if descs == room {
+			break
+		}
 		e := txEntry{list: l}
 		addr, ok := s.frameAddr(l)
 		if !ok { // data outside the UMEM: copy into a frame
@@ -200,32 +221,68 @@ func (p *Port) Transmit(src []*nbl.NBL) int {
 				break
 			}
 			c := one[0]
-			copy(c.NB().Frame()[256:], l.Data())
-			c.NB().SetData(256, l.NB().DataLength)
+			copy(c.NB().Frame()[rxHeadroom:], l.Data())
+			c.NB().SetData(rxHeadroom, l.NB().DataLength)
 			e.copy = c
-			addr = s.arena.Addr(c) + 256
+			addr = s.arena.Addr(c) + rxHeadroom
 			p.copies.Add(1)
 		}
 		e.addr = addr
-		d := s.tx.desc(idx + uint32(sent))
+		d := s.tx.desc(idx + uint32(descs))
 		d.Addr, d.Len, d.Options = addr, l.NB().DataLength, 0
-		entries[sent%len(entries)] = e
-		sent++
-		if sent%len(entries) == 0 {
+		entries[descs%len(entries)] = e
+		descs++
+		if descs%len(entries) == 0 {
 			p.tx.EnqueueBurst(entries[:])
 		}
+		sent++
 	}
-	if rem := sent % len(entries); rem > 0 {
+	if rem := descs % len(entries); rem > 0 {
 		p.tx.EnqueueBurst(entries[:rem])
 	}
-	if sent > 0 {
-		s.inTx.Add(int64(sent))
-		s.tx.submit(uint32(sent))
+	if descs > 0 {
+		s.inTx.Add(int64(descs))
+		s.tx.submit(uint32(descs))
 		if !s.opts.NeedWakeup || s.tx.needWakeup() {
 			s.flushTX()
 		}
 	}
 	return sent
+}
+
+// putChain writes the descriptors of multi-buffer list l at TX ring index
+// idx+descs (entries for them in p.entries, flushed to p.tx as they fill)
+// and returns how many, or 0 when they do not fit in room or the socket
+// cannot send chains (bound without MultiBuffer; the switch binds every
+// socket of a UMEM alike, so a chain never meets one).
+func (p *Port) putChain(l *nbl.NBL, idx uint32, descs, room int) int {
+	s := p.sock
+	k := 0
+	for b := l.NB(); b != nil; b = b.Next {
+		k++
+	}
+	addr, ok := s.frameAddr(l)
+	if descs+k > room || !s.sg || !ok {
+		return 0
+	}
+	entries := p.entries
+	e := txEntry{list: l, addr: addr}
+	for b := l.NB(); b != nil; b = b.Next {
+		if b != l.NB() {
+			e = txEntry{addr: s.arena.Addr(b.List()) + uint64(b.DataOffset)}
+		}
+		d := s.tx.desc(idx + uint32(descs))
+		d.Addr, d.Len, d.Options = e.addr, b.DataLength, 0
+		if b.Next != nil {
+			d.Options = unix.XDP_PKT_CONTD
+		}
+		entries[descs%len(entries)] = e
+		descs++
+		if descs%len(entries) == 0 {
+			p.tx.EnqueueBurst(entries[:])
+		}
+	}
+	return k
 }
 
 // Reap implements dataplane.Driver: completions arrive in TX order; each
@@ -245,6 +302,9 @@ func (p *Port) Reap(dst []*nbl.NBL) int {
 		for i, e := range p.pending[:k] {
 			if *s.comp.addr(idx + uint32(i)) != e.addr {
 				p.txMismatch.Add(1)
+			}
+			if e.list == nil {
+				continue // a later buffer of a multi-buffer packet: its list went with the first
 			}
 			dst[got] = e.list
 			got++
@@ -272,6 +332,9 @@ func (p *Port) reapClosed(dst []*nbl.NBL, want int) int {
 	got := 0
 	if k := p.tx.DequeueBurst(p.pending[:want]); k > 0 { // dead device only
 		for _, e := range p.pending[:k] {
+			if e.list == nil {
+				continue
+			}
 			dst[got] = e.list
 			got++
 			if e.copy != nil {
@@ -324,6 +387,10 @@ func (p *Port) Close(frames *nbl.Cache) error {
 	if p.prog != nil {
 		p.prog.Unregister(p.sock.opts.Queue)
 	}
+	if h := p.sock.rxHead; h != nil { // the first buffers of a packet whose rest never came
+		p.sock.rxHead, p.sock.rxTail = nil, nil
+		frames.Put([]*nbl.NBL{h})
+	}
 	p.copyCache.Flush()
 	return nil
 }
@@ -351,23 +418,44 @@ const rxHeadroom = 256
 // UMEM frame of frameSize bytes carries, received or sent.
 func MaxFrameLen(frameSize int) int { return frameSize - rxHeadroom }
 
+// MaxDescsPerFrame is the most descriptors the kernel takes for one frame
+// on TX (net.core.max_skb_frags + 1; beyond it the frame is counted
+// tx_invalid_descs and lost), so the most UMEM frames a multi-buffer
+// frame may span.
+const MaxDescsPerFrame = 18
+
+// MaxMultiBufferFrameLen is the longest frame a multi-buffer socket over
+// UMEM frames of frameSize bytes carries.
+func MaxMultiBufferFrameLen(frameSize int) int { return MaxDescsPerFrame * MaxFrameLen(frameSize) }
+
 // MaxMTU is the largest interface MTU whose frames, with one VLAN tag,
-// fit a UMEM frame of frameSize bytes.
-func MaxMTU(frameSize int) int { return MaxFrameLen(frameSize) - 14 - 4 }
+// fit a UMEM frame of frameSize bytes (or, with multiBuffer, the frames a
+// multi-buffer frame may span).
+func MaxMTU(frameSize int, multiBuffer bool) int {
+	if multiBuffer {
+		return MaxMultiBufferFrameLen(frameSize) - 14 - 4
+	}
+	return MaxFrameLen(frameSize) - 14 - 4
+}
 
 // CheckMTU tells whether interface ifname, with MTU mtu, can be a port of a
-// switch whose UMEM frames are frameSize bytes. A veth or NIC accepts
-// frames of its MTU plus an Ethernet header and a VLAN tag; a frame that
-// does not fit one UMEM frame would be lost in the kernel with no counter
-// the switch can read, so such a port is refused before it starts.
-func CheckMTU(ifname string, mtu, frameSize int) error {
-	if mtu <= MaxMTU(frameSize) {
+// switch whose UMEM frames are frameSize bytes, with or without
+// multi-buffer sockets. A veth or NIC accepts frames of its MTU plus an
+// Ethernet header and a VLAN tag; a frame the socket cannot take would be
+// lost in the kernel with no counter the switch can read, so such a port
+// is refused before it starts.
+func CheckMTU(ifname string, mtu, frameSize int, multiBuffer bool) error {
+	if mtu <= MaxMTU(frameSize, multiBuffer) {
 		return nil
 	}
-	fix := fmt.Sprintf("lower the MTU (ip link set %s mtu %d)", ifname, MaxMTU(frameSize))
-	if frameSize < 4096 && mtu <= MaxMTU(4096) {
-		fix = fmt.Sprintf("set switch.frame_size: 4096 (MTU up to %d), or %s", MaxMTU(4096), fix)
+	if multiBuffer {
+		return fmt.Errorf("%s: MTU %d needs frames of %d bytes with a VLAN tag, but a multi-buffer frame spans at most %d UMEM frames of %d bytes (MTU up to %d): lower the MTU (ip link set %s mtu %d)",
+			ifname, mtu, mtu+18, MaxDescsPerFrame, MaxFrameLen(frameSize), MaxMTU(frameSize, true), ifname, MaxMTU(frameSize, true))
 	}
-	return fmt.Errorf("%s: MTU %d needs frames of %d bytes with a VLAN tag, but a %d-byte UMEM frame carries %d (frame size less %d bytes of headroom; MTU up to %d): %s; frames spanning several UMEM frames (AF_XDP multi-buffer) are not supported",
-		ifname, mtu, mtu+18, frameSize, MaxFrameLen(frameSize), rxHeadroom, MaxMTU(frameSize), fix)
+	fix := fmt.Sprintf("turn multi-buffer on (switch.multi_buffer: auto or on), or lower the MTU (ip link set %s mtu %d)", ifname, MaxMTU(frameSize, false))
+	if frameSize < 4096 && mtu <= MaxMTU(4096, false) {
+		fix = fmt.Sprintf("set switch.frame_size: 4096 (MTU up to %d), %s", MaxMTU(4096, false), fix)
+	}
+	return fmt.Errorf("%s: MTU %d needs frames of %d bytes with a VLAN tag, but a %d-byte UMEM frame carries %d (frame size less %d bytes of headroom; MTU up to %d) and multi-buffer is off: %s",
+		ifname, mtu, mtu+18, frameSize, MaxFrameLen(frameSize), rxHeadroom, MaxMTU(frameSize, false), fix)
 }

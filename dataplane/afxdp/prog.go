@@ -43,6 +43,14 @@ var ErrAttach = errors.New("attach XDP program")
 // AttachProgram loads the program with an XSKMAP of queues entries and
 // attaches it to ifindex.
 func AttachProgram(ifindex, queues int, mode AttachMode) (*Program, error) {
+	return AttachProgramFrags(ifindex, queues, mode, false)
+}
+
+// AttachProgramFrags is AttachProgram; with frags the program is loaded
+// frags-aware (BPF_F_XDP_HAS_FRAGS), as multi-buffer sockets need: the
+// kernel then lets the interface carry frames larger than a page (a veth
+// with a program that is not frags-aware caps its peer's MTU at 3506).
+func AttachProgramFrags(ifindex, queues int, mode AttachMode, frags bool) (*Program, error) {
 	_ = rlimit.RemoveMemlock() // kernels before 5.11 account BPF maps to RLIMIT_MEMLOCK
 	xsks, err := ebpf.NewMap(&ebpf.MapSpec{Name: "wfpxdp_xsks", Type: ebpf.XSKMap, KeySize: 4, ValueSize: 4, MaxEntries: uint32(max(queues, 1))})
 	if err != nil {
@@ -63,7 +71,11 @@ func AttachProgram(ifindex, queues int, mode AttachMode) (*Program, error) {
 		asm.FnRedirectMap.Call(),
 		asm.Return(),
 	)
-	prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{Name: "wfpxdp_redirect", Type: ebpf.XDP, License: "Dual MIT/GPL", Instructions: insns})
+	spec := &ebpf.ProgramSpec{Name: "wfpxdp_redirect", Type: ebpf.XDP, License: "Dual MIT/GPL", Instructions: insns}
+	if frags {
+		spec.Flags = unix.BPF_F_XDP_HAS_FRAGS
+	}
+	prog, err := ebpf.NewProgram(spec)
 	if err != nil {
 		xsks.Close()
 		seen.Close()

@@ -37,6 +37,11 @@ type SocketOptions struct {
 	Mode       BindMode
 	NeedWakeup bool    // XDP_USE_NEED_WAKEUP: kick the kernel only when it asks
 	Shared     *Socket // share this socket's UMEM (XDP_SHARED_UMEM); nil: register the arena's region
+	// MultiBuffer binds with XDP_USE_SG: a frame larger than a UMEM frame
+	// arrives as several descriptors and becomes one list with a chain of
+	// buffers, and such a list leaves as several. Sockets sharing a UMEM
+	// take the first socket's setting.
+	MultiBuffer bool
 }
 
 // Socket is one AF_XDP socket bound to an interface queue, over the
@@ -53,6 +58,12 @@ type Socket struct {
 	rx    *kring
 	tx    *kring
 	zcopy bool
+	sg    bool // bound with XDP_USE_SG
+
+	// A packet whose descriptors have been read up to one with
+	// XDP_PKT_CONTD: its first list and last buffer; the receive side's.
+	rxHead *nbl.NBL
+	rxTail *nbl.NB
 
 	// Frames in the kernel's hands, per ring pair: written by the stage
 	// that owns the ring side, per batch.
@@ -126,6 +137,9 @@ func Open(arena *nbl.Arena, o SocketOptions) (_ *Socket, err error) {
 	if o.NeedWakeup {
 		flags |= unix.XDP_USE_NEED_WAKEUP
 	}
+	if o.MultiBuffer {
+		flags |= unix.XDP_USE_SG
+	}
 	sa := &unix.SockaddrXDP{Ifindex: uint32(o.Ifindex), QueueID: uint32(o.Queue)}
 	if o.Shared != nil {
 		sa.Flags |= unix.XDP_SHARED_UMEM
@@ -143,6 +157,7 @@ func Open(arena *nbl.Arena, o SocketOptions) (_ *Socket, err error) {
 		err = unix.Bind(fd, sa)
 		s.zcopy = o.Shared.zcopy
 		s.opts.NeedWakeup = o.Shared.opts.NeedWakeup
+		s.sg = o.Shared.sg
 	case o.Mode == BindCopy:
 		err = bind(unix.XDP_COPY)
 	case o.Mode == BindZeroCopy:
@@ -153,6 +168,9 @@ func Open(arena *nbl.Arena, o SocketOptions) (_ *Socket, err error) {
 		} else {
 			err = bind(unix.XDP_COPY)
 		}
+	}
+	if err == nil && o.Shared == nil {
+		s.sg = o.MultiBuffer
 	}
 	if err != nil {
 		if errors.Is(err, unix.ENODEV) {
@@ -208,6 +226,9 @@ func (s *Socket) refill(frames *nbl.Cache, scratch []*nbl.NBL) int {
 // receive takes up to len(dst) received frames off the RX ring, clearing
 // their bits in given (frames handed to the kernel, by index).
 func (s *Socket) receive(dst []*nbl.NBL, given []uint64) int {
+	if s.sg {
+		return s.receiveChains(dst, given)
+	}
 	n := s.rx.consAvail(uint32(len(dst)))
 	n = min(n, uint32(len(dst)))
 	idx := s.rx.cachedCons
@@ -229,8 +250,45 @@ func (s *Socket) receive(dst []*nbl.NBL, given []uint64) int {
 	return got
 }
 
-// txEntry is one descriptor on the TX ring: the list it sends and, when
-// the list's data was not in the UMEM, the frame it was copied into.
+// receiveChains is receive for a multi-buffer socket: descriptors marked
+// XDP_PKT_CONTD are chained to the ones after them into one list (R38's
+// buffer chain), which is handed out once its last descriptor is read. A
+// packet cut by the end of the ring's batch waits in rxHead for the rest.
+func (s *Socket) receiveChains(dst []*nbl.NBL, given []uint64) int {
+	n := s.rx.consAvail(uint32(len(dst)))
+	n = min(n, uint32(len(dst))) // a packet has one descriptor at least
+	idx := s.rx.cachedCons
+	got := 0
+	for i := uint32(0); i < n; i++ {
+		d := s.rx.desc(idx + i)
+		l, f, ok := s.arena.Received(d.Addr, d.Len)
+		if !ok {
+			continue // the kernel never hands out addresses we did not give
+		}
+		given[f/64] &^= 1 << (f % 64)
+		if s.rxTail != nil {
+			s.rxTail.Next = l.NB()
+		} else {
+			s.rxHead = l
+		}
+		s.rxTail = l.NB()
+		if d.Options&unix.XDP_PKT_CONTD != 0 {
+			continue
+		}
+		dst[got] = s.rxHead
+		got++
+		s.rxHead, s.rxTail = nil, nil
+	}
+	if n > 0 {
+		s.rx.release(n)
+		s.inFill.Add(-int64(n))
+	}
+	return got
+}
+
+// txEntry is one descriptor on the TX ring: the list it sends (nil for
+// the second and later descriptors of a multi-buffer packet) and, when the
+// list's data was not in the UMEM, the frame it was copied into.
 type txEntry struct {
 	list *nbl.NBL
 	copy *nbl.NBL

@@ -10,7 +10,6 @@ import (
 	"github.com/wfpxdp/wfpxdp/dataplane/afxdp"
 	"github.com/wfpxdp/wfpxdp/dataplane/memport"
 	"github.com/wfpxdp/wfpxdp/inject"
-	"github.com/wfpxdp/wfpxdp/nbl"
 )
 
 // Runtime is a switch built from a File, stopped, with its ports attached,
@@ -25,7 +24,9 @@ type Runtime struct {
 	file   *File         // what the switch was built (or last reloaded) from
 	region []byte        // the UMEM, if any port is AF_XDP
 	shared *afxdp.Socket // the socket that registered the UMEM: every other one shares it
-	closed bool
+	// multiBuffer: the AF_XDP sockets are multi-buffer (File.multiBuffer)
+	multiBuffer bool
+	closed      bool
 }
 
 // RuntimePort is a port as built.
@@ -85,12 +86,13 @@ func (f *File) Build(o BuildOptions) (_ *Runtime, err error) {
 		}
 	}()
 	needUMEM := false
+	rt.multiBuffer = f.multiBuffer()
 	for i, p := range f.Ports {
 		if p.Kind != "afxdp" {
 			continue
 		}
 		needUMEM = true
-		if err := f.checkInterface(i); err != nil {
+		if err := f.checkInterface(i, rt.multiBuffer); err != nil {
 			return nil, err
 		}
 	}
@@ -165,7 +167,7 @@ func (f *File) addPort(i int, rt *Runtime) (err error) {
 			drivers = append(drivers, mp)
 		}
 	case "afxdp":
-		if drivers, err = f.openAFXDP(i, sw.Arena(), rp, &rt.shared); err != nil {
+		if drivers, err = f.openAFXDP(i, rt, rp); err != nil {
 			return err
 		}
 	}
@@ -186,9 +188,30 @@ func (f *File) addPort(i int, rt *Runtime) (err error) {
 	return nil
 }
 
+// multiBuffer says whether the AF_XDP sockets are to be multi-buffer:
+// switch.multi_buffer on, or auto and some AF_XDP port's interface has an
+// MTU its frames cannot carry one to a UMEM frame.
+func (f *File) multiBuffer() bool {
+	switch f.Switch.MultiBuffer {
+	case "on":
+		return true
+	case "off":
+		return false
+	}
+	for _, p := range f.Ports {
+		if p.Kind != "afxdp" {
+			continue
+		}
+		if ifi, err := net.InterfaceByName(p.Interface); err == nil && ifi.MTU > afxdp.MaxMTU(f.Switch.FrameSize, false) {
+			return true
+		}
+	}
+	return false
+}
+
 // checkInterface tells, before anything is set up, whether ports[i]'s
 // interface exists and has the queues the switch will use.
-func (f *File) checkInterface(i int) error {
+func (f *File) checkInterface(i int, multiBuffer bool) error {
 	p := f.Ports[i]
 	ifi, err := net.InterfaceByName(p.Interface)
 	if err != nil {
@@ -201,7 +224,7 @@ func (f *File) checkInterface(i int) error {
 	if len(rxq) > 0 && len(rxq) < f.Switch.Queues {
 		return f.errAt(fmt.Sprintf("%s has %d RX queue(s); switch.queues is %d", p.Interface, len(rxq), f.Switch.Queues), "ports", i, "interface")
 	}
-	if err := afxdp.CheckMTU(p.Interface, ifi.MTU, f.Switch.FrameSize); err != nil {
+	if err := afxdp.CheckMTU(p.Interface, ifi.MTU, f.Switch.FrameSize, multiBuffer); err != nil {
 		return f.errAt(err.Error(), "ports", i, "interface")
 	}
 	return nil
@@ -222,14 +245,15 @@ func (f *File) sockets() int {
 // openAFXDP attaches the XDP program to ports[i]'s interface and opens one
 // socket per queue over arena's region; the first socket of the switch
 // registers the UMEM and the others share it.
-func (f *File) openAFXDP(i int, arena *nbl.Arena, rp *RuntimePort, shared **afxdp.Socket) ([]dataplane.Driver, error) {
+func (f *File) openAFXDP(i int, rt *Runtime, rp *RuntimePort) ([]dataplane.Driver, error) {
+	arena, shared := rt.Switch.Arena(), &rt.shared
 	pc := f.Ports[i]
 	ifi, err := net.InterfaceByName(pc.Interface)
 	if err != nil {
 		return nil, f.errAt(fmt.Sprintf("%s: %v", pc.Interface, err), "ports", i, "interface")
 	}
 	mode := map[string]afxdp.AttachMode{"auto": afxdp.AttachAuto, "native": afxdp.AttachNative, "generic": afxdp.AttachGeneric}[pc.XDPMode]
-	prog, err := afxdp.AttachProgram(ifi.Index, f.Switch.Queues, mode)
+	prog, err := afxdp.AttachProgramFrags(ifi.Index, f.Switch.Queues, mode, rt.multiBuffer)
 	if err != nil {
 		return nil, f.errAt(fmt.Sprintf("%s: %v", pc.Interface, err), "ports", i, "xdp_mode")
 	}
@@ -238,14 +262,15 @@ func (f *File) openAFXDP(i int, arena *nbl.Arena, rp *RuntimePort, shared **afxd
 	wake := pc.NeedWakeup == nil || *pc.NeedWakeup
 	var drivers []dataplane.Driver
 	for q := 0; q < f.Switch.Queues; q++ {
-		so := afxdp.SocketOptions{Ifindex: ifi.Index, Queue: q, RingSize: pc.RingSize, Mode: bind, NeedWakeup: wake, Shared: *shared}
+		so := afxdp.SocketOptions{Ifindex: ifi.Index, Queue: q, RingSize: pc.RingSize, Mode: bind, NeedWakeup: wake, Shared: *shared,
+			MultiBuffer: rt.multiBuffer}
 		p, err := afxdp.NewPort(arena, afxdp.PortOptions{Name: fmt.Sprintf("%s/%d", pc.Interface, q), Program: prog, Socket: so,
 			Batch: f.Switch.Batch, FillTarget: afxdp.DefaultFillTarget(so.RingSize, arena.NumFrames(), f.sockets())})
 		if err != nil {
 			for _, d := range drivers {
 				dataplane.ReleaseDriver(d, arena)
 			}
-			return nil, f.errAt(err.Error(), "ports", i)
+			return nil, f.wrapAt(err, "ports", i)
 		}
 		if *shared == nil {
 			*shared = p.Socket()

@@ -59,6 +59,12 @@ func (f *File) check() error {
 	if _, err := s.idleSleep(); err != nil {
 		return f.errAt(err.Error(), "switch", "idle_sleep")
 	}
+	if s.MultiBuffer == "" {
+		s.MultiBuffer = "auto"
+	}
+	if s.MultiBuffer != "auto" && s.MultiBuffer != "on" && s.MultiBuffer != "off" {
+		return f.errAt(fmt.Sprintf("%q: want auto, on or off", s.MultiBuffer), "switch", "multi_buffer")
+	}
 	if s.LcoreNice < -20 || s.LcoreNice > 19 {
 		return f.errAt(fmt.Sprintf("%d: want -20..19", s.LcoreNice), "switch", "lcore_nice")
 	}

@@ -49,6 +49,10 @@ type SwitchSection struct {
 	RingSize  int    `yaml:"ring_size"`  // stage ring size, a power of two; 1024
 	IdleSleep string `yaml:"idle_sleep"` // longest idle backoff sleep, e.g. 50us; none
 	LcoreNice int    `yaml:"lcore_nice"` // nice value of the lcore threads, -20..19 (negative: CAP_SYS_NICE); 0 leaves it
+	// MultiBuffer: on binds the AF_XDP sockets with XDP_USE_SG, so frames
+	// larger than a UMEM frame (jumbo frames) are carried as chains of
+	// frames; auto turns it on when an AF_XDP port's MTU needs it.
+	MultiBuffer string `yaml:"multi_buffer"` // auto | on | off; auto
 }
 
 // PortSection is one switch port.
@@ -120,7 +124,11 @@ type Error struct {
 	Line  int    // 0 when unknown
 	Field string // e.g. ports[1].mac
 	Msg   string
+	Err   error // the error behind Msg, if any (errors.Is sees it)
 }
+
+// Unwrap returns the error behind the message, if any.
+func (e *Error) Unwrap() error { return e.Err }
 
 func (e *Error) Error() string {
 	var b strings.Builder
@@ -197,6 +205,11 @@ func lineError(name, msg string) error {
 // line of that field, or of the nearest enclosing node the file has.
 func (f *File) errAt(msg string, path ...any) error {
 	return &Error{File: f.name, Line: f.line(path...), Field: pathString(path), Msg: msg}
+}
+
+// wrapAt is errAt for an error from below, which errors.Is still sees.
+func (f *File) wrapAt(err error, path ...any) error {
+	return &Error{File: f.name, Line: f.line(path...), Field: pathString(path), Msg: err.Error(), Err: err}
 }
 
 func (f *File) line(path ...any) int {

@@ -77,7 +77,7 @@ func (rt *Runtime) Reload(f *File) (changes []string, err error) {
 	}
 	for _, i := range added {
 		if f.Ports[i].Kind == "afxdp" {
-			if err := f.checkInterface(i); err != nil {
+			if err := f.checkInterface(i, rt.multiBuffer); err != nil {
 				return changes, err
 			}
 		}

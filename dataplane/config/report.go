@@ -23,8 +23,8 @@ type PortReport struct {
 	Bind        string `json:"bind,omitempty"` // zerocopy | copy
 	Queues      int    `json:"queues"`
 	MTU         int    `json:"mtu,omitempty"`
-	// MaxFrame is the longest frame the port carries (one UMEM frame less
-	// its headroom); multi-buffer frames are not used.
+	// MaxFrame is the longest frame the port carries: one UMEM frame less
+	// its headroom, or with multi-buffer the frames one may span.
 	MaxFrame    int    `json:"max_frame"`
 	MultiBuffer bool   `json:"multi_buffer"`
 	Checksum    string `json:"checksum"` // auto | off
@@ -64,6 +64,10 @@ func (rt *Runtime) Reports() []PortReport {
 				r.MTU = ifi.MTU
 			}
 			r.Bind = "copy"
+			if rt.multiBuffer {
+				r.MultiBuffer = true
+				r.MaxFrame = afxdp.MaxMultiBufferFrameLen(rt.Switch.Config().FrameSize)
+			}
 			x := &XDPCounters{}
 			for _, p := range rp.AFXDP {
 				if p.Socket().ZeroCopy() {
@@ -96,7 +100,11 @@ func (r PortReport) Setup() string {
 		}
 		fmt.Fprintf(&b, ", bind %s, mtu %d", r.Bind, r.MTU)
 	}
-	fmt.Fprintf(&b, ", queues %d, frames up to %d B, multi-buffer off, checksum %s", r.Queues, r.MaxFrame, r.Checksum)
+	mb := "off"
+	if r.MultiBuffer {
+		mb = "on"
+	}
+	fmt.Fprintf(&b, ", queues %d, frames up to %d B, multi-buffer %s, checksum %s", r.Queues, r.MaxFrame, mb, r.Checksum)
 	return b.String()
 }
 
