@@ -58,6 +58,11 @@ type AFXDPOptions struct {
 	// Rate paces the load, in frames per second (0: as fast as the
 	// live-frames generator goes, ~10+ Mpps here).
 	Rate float64
+	// Flows spreads the load over that many flows (afxdp.Flows); 0 sends
+	// one frame as it is.
+	Flows afxdp.Flows
+	// Replay, with Rate, is the frames the paced generator sends in turn.
+	Replay [][]byte
 	Observe
 }
 
@@ -72,6 +77,8 @@ type afxdpRig struct {
 
 	probeIdx, sinkIdx int     // probe sender's and receiver's ifindex in the namespace
 	rate              float64 // offered frames per second; 0: unpaced
+	flows             afxdp.Flows
+	replay            [][]byte // paced generator: these frames instead of r.frame
 }
 
 // probeEtherType marks latency probes: the far end's counter passes them
@@ -151,7 +158,7 @@ func (r *afxdpRig) receiveProbes(h *hdrhistogram.Histogram, stop <-chan struct{}
 	})
 }
 
-func newAFXDPRig(frameSize int) (*afxdpRig, error) {
+func newAFXDPRig(frameSize int, flows afxdp.Flows) (*afxdpRig, error) {
 	if err := CanRunAFXDP(); err != nil {
 		return nil, err
 	}
@@ -159,8 +166,13 @@ func newAFXDPRig(frameSize int) (*afxdpRig, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &afxdpRig{topo: topo}
-	if r.gen, err = afxdp.NewLiveGenerator(); err != nil {
+	r := &afxdpRig{topo: topo, flows: flows}
+	if flows.N > 0 {
+		r.gen, err = afxdp.NewLiveGeneratorFlows(flows)
+	} else {
+		r.gen, err = afxdp.NewLiveGenerator()
+	}
+	if err != nil {
 		r.close()
 		return nil, err
 	}
@@ -248,11 +260,16 @@ func (r *afxdpRig) generate(cpu int, stop <-chan struct{}, sent *atomic.Uint64) 
 // finely: each of its runs costs ~24 ms here). The socket is opened per
 // run, in the namespace, on the generator's pinned thread.
 func (r *afxdpRig) generatePaced(stop <-chan struct{}, sent *atomic.Uint64) error {
-	g, err := afxdp.NewTXGenerator(r.peerIdx, r.frame, 4096)
+	frames := r.replay
+	if frames == nil {
+		frames = [][]byte{r.frame}
+	}
+	g, err := afxdp.NewTXGeneratorFrames(r.peerIdx, frames, 4096)
 	if err != nil {
 		return fmt.Errorf("paced generator: %w", err)
 	}
 	defer g.Close()
+	g.Flows = r.flows
 	return g.Run(r.rate, stop, sent)
 }
 
@@ -267,8 +284,12 @@ func (r *afxdpRig) runSubject(o AFXDPOptions) (*Result, error) {
 		return nil, err
 	}
 	defer afxdp.FreeRegion(region)
+	fdb := 4096 // room for every flow's source and destination, 4 slots each
+	for fdb < 8*r.flows.N {
+		fdb <<= 1
+	}
 	sw, err := dataplane.New(inject.NewEngine(), dataplane.Config{ID: inject.GUID{0xaf, 0x5}, Frames: frames, FrameSize: 2048,
-		Region: region, Mode: o.Mode, Batch: o.Batch, CPUs: switchCPUs(o), Capture: o.Capture, LcoreNice: LcoreNice})
+		Region: region, Mode: o.Mode, Batch: o.Batch, CPUs: switchCPUs(o), Capture: o.Capture, LcoreNice: LcoreNice, FDBSize: fdb})
 	if err != nil {
 		return nil, err
 	}
@@ -279,6 +300,11 @@ func (r *afxdpRig) runSubject(o AFXDPOptions) (*Result, error) {
 	}
 	for i, p := range ports {
 		if _, err := sw.AddPort(uint32(i+1), 0, dataplane.HardwareMAC(r.topo.Pairs[i].PeerMAC), p); err != nil {
+			return nil, err
+		}
+	}
+	for i := 0; i < r.flows.N; i++ { // the far end's addresses, one per flow, as if it had sent from each
+		if err := sw.AddStaticMAC(2, dataplane.HardwareMAC(r.flows.MAC(r.topo.Pairs[1].PeerMAC, uint16(i)))); err != nil {
 			return nil, err
 		}
 	}

@@ -330,14 +330,18 @@ func CompareAFXDP(o AFXDPOptions, runs int, baseline bool, progress io.Writer, h
 	if len(o.CPUs) == 0 {
 		o.CPUs = []int{0, 1}
 	}
-	rep := &Report{Envelope: NewEnvelope("bench", o.Scenario), Mode: o.Mode.String(), Link: "ring", FrameSize: max(o.FrameSize, 60), Batch: o.Batch}
+	rep := &Report{Envelope: NewEnvelope("bench", o.Scenario), Mode: o.Mode.String(), Link: "ring", FrameSize: max(o.FrameSize, 60), Batch: o.Batch,
+		Flows: o.Flows.N}
+	if o.Flows.N > 0 {
+		rep.FlowOrder = map[bool]string{false: "seq", true: "random"}[o.Flows.Random]
+	}
 	rep.CoreRTTNS = int64(CoreRTT(o.CPUs[0], o.CPUs[len(o.CPUs)-1], 20000))
 	err := alternate(rep, runs, baseline, "asavie", func(subject bool, i, of int) (res *Result, err error) {
-		rig, err := newAFXDPRig(o.FrameSize)
+		rig, err := newAFXDPRig(o.FrameSize, o.Flows)
 		if err != nil {
 			return nil, err
 		}
-		rig.rate = o.Rate
+		rig.rate, rig.replay = o.Rate, o.Replay
 		defer func() {
 			if cerr := rig.close(); err == nil && cerr != nil {
 				err = fmt.Errorf("tear down: %w", cerr)

@@ -249,7 +249,7 @@ func NDRAFXDP(o AFXDPOptions, no NDROptions, progress io.Writer, plotPath string
 	o.Scenario = ScenarioVSwitch
 	rep := &NDRReport{Envelope: NewEnvelope("bench", "ndr"), Port: "afxdp", Path: "afxdp-vswitch", Mode: o.Mode.String(), FrameSize: max(o.FrameSize, 60)}
 	trial := func(rate float64, d time.Duration, probes bool) (res *Result, err error) {
-		rig, err := newAFXDPRig(o.FrameSize)
+		rig, err := newAFXDPRig(o.FrameSize, o.Flows)
 		if err != nil {
 			return nil, err
 		}
@@ -258,7 +258,7 @@ func NDRAFXDP(o AFXDPOptions, no NDROptions, progress io.Writer, plotPath string
 				err = fmt.Errorf("tear down: %w", cerr)
 			}
 		}()
-		rig.rate = rate
+		rig.rate, rig.replay = rate, o.Replay
 		so := o
 		so.Duration = d
 		if !probes {

@@ -61,7 +61,7 @@ func LatencySweepAFXDP(o AFXDPOptions, fractions []float64, progress io.Writer, 
 	o.Scenario = ScenarioVSwitch
 	rep := &SweepReport{Envelope: NewEnvelope("bench", "latency"), Path: "afxdp-vswitch", Mode: o.Mode.String(), FrameSize: max(o.FrameSize, 60)}
 	run := func(rate float64) (res *Result, err error) {
-		rig, err := newAFXDPRig(o.FrameSize)
+		rig, err := newAFXDPRig(o.FrameSize, o.Flows)
 		if err != nil {
 			return nil, err
 		}
@@ -70,7 +70,7 @@ func LatencySweepAFXDP(o AFXDPOptions, fractions []float64, progress io.Writer, 
 				err = fmt.Errorf("tear down: %w", cerr)
 			}
 		}()
-		rig.rate = rate
+		rig.rate, rig.replay = rate, o.Replay
 		res, err = rig.runSubject(o)
 		if res != nil && res.Offered > res.Packets {
 			res.Lost = res.Offered - res.Packets

@@ -48,7 +48,7 @@ type scenarioDef struct {
 }
 
 const (
-	afxdpFlags = "mode frame-size batch rate baseline runs probe-rate hgrm plot cpuprofile metrics pcap capture capture-ring"
+	afxdpFlags = "mode frame-size batch rate baseline runs flows flow-order replay probe-rate hgrm plot cpuprofile metrics pcap capture capture-ring"
 	memFlags   = "path mode frame-size batch rate baseline runs filters queues flows flow-order replay stages hgrm plot cpuprofile metrics pcap capture capture-ring"
 )
 
@@ -58,7 +58,7 @@ var scenarios = []scenarioDef{
 	{name: bench.ScenarioRXDrop, summary: "veth -> AF_XDP -> classify -> drop",
 		flags: afxdpFlags, defaults: map[string]string{"batch": "64"}, run: (*benchCmd).afxdp},
 	{name: bench.ScenarioL2Fwd, summary: "veth -> AF_XDP -> swap MACs -> AF_XDP -> veth (the AF_XDP layer alone, no switch)",
-		flags: "frame-size batch rate baseline runs probe-rate hgrm plot cpuprofile", defaults: map[string]string{"batch": "64"}, run: (*benchCmd).afxdp},
+		flags: "frame-size batch rate baseline runs flows flow-order replay probe-rate hgrm plot cpuprofile", defaults: map[string]string{"batch": "64"}, run: (*benchCmd).afxdp},
 	{name: bench.ScenarioTCP, summary: "bulk TCP between two namespaces at default offloads, through the switch (absorb + reinject)\nand through a Linux bridge on the same veth pairs, alternated, per MTU",
 		flags: "runs mtu cpuprofile", defaults: map[string]string{"duration": "5s", "runs": "3"}, run: (*benchCmd).tcp},
 	{name: "pipeline-mem", summary: "the vSwitch pipeline over the in-memory port (default without root)",
@@ -291,8 +291,8 @@ func (b *benchCmd) check() error {
 		return fmt.Errorf("--rate %v: want >= 0 packets per second", *b.rate)
 	case *b.port != "memory" && *b.port != "afxdp":
 		return fmt.Errorf("--port %q: want memory or afxdp", *b.port)
-	case *b.flows < 1 || *b.flows > 1<<20:
-		return fmt.Errorf("--flows %d: want 1..%d", *b.flows, 1<<20)
+	case *b.flows < 1 || *b.flows > 1<<20 || strings.HasPrefix(b.sc.name, "afxdp-") && *b.flows > 1<<16:
+		return fmt.Errorf("--flows %d: want 1..%d", *b.flows, map[bool]int{false: 1 << 20, true: 1 << 16}[strings.HasPrefix(b.sc.name, "afxdp-")])
 	case *b.flowOrder != "seq" && *b.flowOrder != "random":
 		return fmt.Errorf("--flow-order %q: want seq or random", *b.flowOrder)
 	}
@@ -302,6 +302,9 @@ func (b *benchCmd) check() error {
 	if *b.replay != "" {
 		if b.given("frame-size") || b.given("flows") {
 			return errors.New("--replay sends the capture's frames as they are: it takes no --frame-size or --flows")
+		}
+		if strings.HasPrefix(b.sc.name, "afxdp-") && *b.rate <= 0 {
+			return fmt.Errorf("--replay over AF_XDP needs --rate: the paced AF_XDP generator sends the capture (the live-frames one sends one frame)")
 		}
 		frames, err := bench.LoadCapture(*b.replay, 1792)
 		if err != nil {
@@ -420,6 +423,10 @@ func (b *benchCmd) afxdpOptions(ob *observer) bench.AFXDPOptions {
 	if len(ao.CPUs) > 0 {
 		ao.GenCPU = ao.CPUs[0]
 	}
+	if b.given("flows") || b.given("flow-order") {
+		ao.Flows = afxdp.Flows{N: *b.flows, Random: *b.flowOrder == "random"}
+	}
+	ao.Replay = o.Replay
 	return ao
 }
 
@@ -439,7 +446,9 @@ func (b *benchCmd) afxdp() error {
 			b.sc.name, b.o.Mode, b.o.FrameSize, b.o.Duration)
 	}
 	return b.report(func(hw io.Writer) (*bench.Report, error) {
-		return bench.CompareAFXDP(b.afxdpOptions(ob), *b.runs, withBase, b.progress(), hw, *b.plotFile)
+		rep, err := bench.CompareAFXDP(b.afxdpOptions(ob), *b.runs, withBase, b.progress(), hw, *b.plotFile)
+		b.noteReplay(rep)
+		return rep, err
 	})
 }
 
@@ -461,11 +470,16 @@ func (b *benchCmd) pipelineMem() error {
 	}
 	return b.report(func(hw io.Writer) (*bench.Report, error) {
 		rep, err := bench.ComparePipeline(b.o, *b.runs, withBase, b.progress(), hw, *b.plotFile)
-		if rep != nil && len(b.o.Replay) > 0 {
-			rep.Replay = &bench.ReplayReport{File: *b.replay, Frames: len(b.o.Replay), Sizes: bench.SizeDistribution(b.o.Replay)}
-		}
+		b.noteReplay(rep)
 		return rep, err
 	})
+}
+
+// noteReplay describes the replayed capture, if any, in rep.
+func (b *benchCmd) noteReplay(rep *bench.Report) {
+	if rep != nil && len(b.o.Replay) > 0 {
+		rep.Replay = &bench.ReplayReport{File: *b.replay, Frames: len(b.o.Replay), Sizes: bench.SizeDistribution(b.o.Replay)}
+	}
 }
 
 func (b *benchCmd) micro() error {

@@ -471,3 +471,27 @@ func TestBenchTCP(t *testing.T) {
 		t.Fatalf("%v", r)
 	}
 }
+
+// The AF_XDP scenarios spread the load over flows (the live-frames
+// generator's program rewrites each frame) and replay a capture through
+// the paced AF_XDP generator.
+func TestBenchAFXDPFlowsAndReplay(t *testing.T) {
+	afxdptest.SkipUnlessPrivileged(t)
+	m, _, err := runCLI(t, "bench", "afxdp-vswitch", "--flows", "1024", "--flow-order", "random", "--duration", "1s", "--probe-rate", "0", "--json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if num(t, m, "mpps") <= 0 || num(t, m, "flows") != 1024 || num(t, m, "accounting", "leaked") != 0 {
+		t.Fatalf("flows: %v", m)
+	}
+	m, _, err = runCLI(t, "bench", "afxdp-vswitch", "--replay", "../../bench/testdata/mixed.pcap", "--rate", "20000", "--duration", "1s", "--probe-rate", "0", "--json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if off, got := num(t, m, "offered_mpps"), num(t, m, "mpps"); got < 0.9*off || off < 0.015 || num(t, m, "accounting", "leaked") != 0 {
+		t.Fatalf("replay: offered %v delivered %v: %v", off, got, m)
+	}
+	if _, _, err := runCLI(t, "bench", "afxdp-vswitch", "--replay", "../../bench/testdata/mixed.pcap"); err == nil {
+		t.Fatal("replay over AF_XDP without --rate accepted")
+	}
+}

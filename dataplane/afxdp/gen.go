@@ -16,8 +16,9 @@ import (
 // frame out of the interface it was "received" on. An AF_XDP TX socket
 // offers only a few Mpps into a veth; this offers tens.
 type LiveGenerator struct {
-	prog   *ebpf.Program
-	parked link.Link // see Park
+	prog    *ebpf.Program
+	parked  link.Link // see Park
+	flowCtr *ebpf.Map // NewLiveGeneratorFlows: the per-CPU frame counter
 }
 
 // xdpMD mirrors struct xdp_md, the context BPF_PROG_RUN takes.
@@ -77,6 +78,9 @@ func (g *LiveGenerator) Close() error {
 	var err error
 	if g.parked != nil {
 		err = g.parked.Close()
+	}
+	if g.flowCtr != nil {
+		g.flowCtr.Close()
 	}
 	return errors.Join(err, g.prog.Close())
 }

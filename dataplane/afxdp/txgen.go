@@ -22,14 +22,30 @@ type TXGenerator struct {
 	region []byte
 	sock   *Socket
 	free   []uint64 // UMEM addresses not on the TX or completion ring
-	length uint32
+	lens   []uint32 // frame length by UMEM frame index
+	// Flows, if N > 0, rewrites each frame as the next flow before it goes
+	// (as NewLiveGeneratorFlows's program does); set before Run.
+	Flows Flows
+	seq   uint64 // frames sent
 }
 
 // NewTXGenerator opens a TX socket on queue 0 of ifindex (an interface of
 // the calling thread's network namespace) with frames copies of frame.
 func NewTXGenerator(ifindex int, frame []byte, frames int) (_ *TXGenerator, err error) {
-	if len(frame) < 14 || len(frame) > 2048 {
-		return nil, fmt.Errorf("afxdp: generator frame of %d bytes (want 14..2048)", len(frame))
+	return NewTXGeneratorFrames(ifindex, [][]byte{frame}, frames)
+}
+
+// NewTXGeneratorFrames is NewTXGenerator sending several frames (a
+// replayed capture): the UMEM's frames hold them in turn, so all of them
+// go, in about their share, whatever order the completions come back in.
+func NewTXGeneratorFrames(ifindex int, templates [][]byte, frames int) (_ *TXGenerator, err error) {
+	for _, frame := range templates {
+		if len(frame) < 14 || len(frame) > MaxFrameLen(2048) {
+			return nil, fmt.Errorf("afxdp: generator frame of %d bytes (want 14..%d)", len(frame), MaxFrameLen(2048))
+		}
+	}
+	if len(templates) == 0 {
+		return nil, errors.New("afxdp: generator without a frame")
 	}
 	region, err := NewRegion(frames, 2048)
 	if err != nil {
@@ -48,9 +64,11 @@ func NewTXGenerator(ifindex int, frame []byte, frames int) (_ *TXGenerator, err 
 	if err != nil {
 		return nil, err
 	}
-	g := &TXGenerator{region: region, sock: s, length: uint32(len(frame))}
+	g := &TXGenerator{region: region, sock: s, lens: make([]uint32, frames)}
 	for i := 0; i < frames; i++ {
-		copy(region[i*2048:], frame)
+		t := templates[i%len(templates)]
+		copy(region[i*2048:], t)
+		g.lens[i] = uint32(len(t))
 		g.free = append(g.free, uint64(i*2048))
 	}
 	return g, nil
@@ -81,8 +99,14 @@ func (g *TXGenerator) Send(n int) (int, error) {
 	}
 	idx := s.tx.cachedProd
 	for i := 0; i < n; i++ {
+		addr := g.free[len(g.free)-1-i]
+		length := g.lens[addr/2048]
+		if g.Flows.N > 0 {
+			g.Flows.Write(g.region[addr:addr+uint64(length)], g.Flows.Index(g.seq))
+			g.seq++
+		}
 		d := s.tx.desc(idx + uint32(i))
-		d.Addr, d.Len, d.Options = g.free[len(g.free)-1-i], g.length, 0
+		d.Addr, d.Len, d.Options = addr, length, 0
 	}
 	g.free = g.free[:len(g.free)-n]
 	s.tx.submit(uint32(n))
