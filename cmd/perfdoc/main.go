@@ -118,6 +118,8 @@ func (p *pageWriter) pairs() (runs, dur string) {
 func (p *pageWriter) write(w *bytes.Buffer) {
 	var body bytes.Buffer
 	p.pipelineMem(&body)
+	p.pairsTable(&body)
+	p.ndr(&body)
 	p.afxdp(&body)
 	p.tcp(&body)
 	p.latency(&body)
@@ -152,6 +154,85 @@ func (p *pageWriter) pipelineMem(w *bytes.Buffer) {
 			fmt.Fprintf(w, "| %s | %s | %.2f | %.2f | %.2f× | %.1f | `%s` |\n", path, mode, num(m, "mpps"), num(m, "baseline", "mpps"),
 				num(m, "ratio"), num(m, "busy_ns_per_packet"), cmd)
 		}
+	}
+	w.WriteString("\n")
+}
+
+// alternate runs two bench commands A B B A … (runs pairs) and returns
+// the median Mpps of each.
+func (p *pageWriter) alternate(runs int, a, b []string) (ma, mb float64, cmds [2]string) {
+	var as, bs []float64
+	for i := 0; i < runs; i++ {
+		order := [][]string{a, b}
+		if i%2 == 1 {
+			order = [][]string{b, a}
+		}
+		for _, args := range order {
+			m, cmd := p.bench(args...)
+			if &args[0] == &a[0] {
+				as, cmds[0] = append(as, num(m, "mpps")), cmd
+			} else {
+				bs, cmds[1] = append(bs, num(m, "mpps")), cmd
+			}
+		}
+	}
+	return median(as), median(bs), cmds
+}
+
+func median(v []float64) float64 {
+	s := append([]float64(nil), v...)
+	for i := 1; i < len(s); i++ {
+		for j := i; j > 0 && s[j] < s[j-1]; j-- {
+			s[j], s[j-1] = s[j-1], s[j]
+		}
+	}
+	if len(s) == 0 {
+		return 0
+	}
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+// pairsTable compares paths and flow counts with each other, alternated.
+func (p *pageWriter) pairsTable(w *bytes.Buffer) {
+	runs, dur := 3, "5s"
+	if p.quick {
+		runs, dur = 1, "2s"
+	}
+	fmt.Fprintf(w, "### The WFP path against forwarding, and many flows against one (in-memory, RTC)\n\n")
+	fmt.Fprintf(w, "Each pair alternated A B B A, %d runs each, medians.\n\n| compared | A Mpps | B Mpps | B / A | commands |\n|---|---|---|---|---|\n", runs)
+	base := []string{"pipeline-mem", "--duration", dur}
+	row := func(what string, a, b []string) {
+		ma, mb, cmds := p.alternate(runs, append(append([]string(nil), base...), a...), append(append([]string(nil), base...), b...))
+		ratio := 0.0
+		if ma > 0 {
+			ratio = mb / ma
+		}
+		fmt.Fprintf(w, "| %s | %.2f | %.2f | %.2f× | `%s`, `%s` |\n", what, ma, mb, ratio, cmds[0], cmds[1])
+	}
+	row("forward (A), absorb-reinject (B)", []string{"--path", "forward"}, []string{"--path", "absorb-reinject"})
+	row("absorb-reinject: 1 flow (A), 1 024 flows (B)", []string{"--flows", "1"}, []string{"--flows", "1024"})
+	row("absorb-reinject: 1 flow (A), 65 536 flows (B)", []string{"--flows", "1"}, []string{"--flows", "65536"})
+	row("absorb-reinject: 100 filters (A), 1 000 (B)", []string{"--filters", "100"}, []string{"--filters", "1000"})
+	row("forward: 1 flow (A), 1 024 random-order flows (B)", []string{"--path", "forward", "--flows", "1"}, []string{"--path", "forward", "--flows", "1024", "--flow-order", "random"})
+	w.WriteString("\n")
+}
+
+// ndr runs the zero-loss search twice in a row.
+func (p *pageWriter) ndr(w *bytes.Buffer) {
+	trial, final := "2s", "10s"
+	if p.quick {
+		trial, final = "1s", "3s"
+	}
+	fmt.Fprintf(w, "### Zero-loss search (in-memory port, absorb-reinject, RTC), twice in a row\n\n")
+	fmt.Fprintf(w, "| run | maximum Mpps | PDR (0.5 %%) Mpps | NDR Mpps | final trial at the NDR: offered, lost | command |\n|---|---|---|---|---|---|\n")
+	for i := 1; i <= 2; i++ {
+		m, cmd := p.bench("ndr", "--duration", trial, "--final", final)
+		fm, _ := m["final"].(map[string]any)
+		fmt.Fprintf(w, "| %d | %.2f | %.2f | %.2f | %.0f, %.0f | `%s` |\n", i, num(m, "max_mpps"), num(m, "pdr_mpps"), num(m, "ndr_mpps"),
+			num(fm, "offered"), num(fm, "lost"), cmd)
 	}
 	w.WriteString("\n")
 }
