@@ -270,12 +270,13 @@ func progressPrinter(w io.Writer, i, of int, name string) func(Progress) {
 		s := p.Elapsed.Seconds()
 		fmt.Fprintf(w, "run %d/%d %-6s %5.1fs  offered %7.3f Mpps  rx %7.3f  tx %7.3f  drops %d%s  absorbed %d  reinjected %d  completions %d\n",
 			i+1, of, name, s, float64(p.Offered)/s/1e6, float64(p.RX)/s/1e6, float64(p.TX)/s/1e6,
-			p.Drops, dropReasons(p.DropsBy), p.Absorbed, p.Reinj, p.Completions)
+			p.Drops, DropPairs(p.DropsBy), p.Absorbed, p.Reinj, p.Completions)
 	}
 }
 
-// dropReasons formats drop counts by reason, " (reason n, ...)", sorted.
-func dropReasons(m map[string]uint64) string {
+// DropPairs formats drop counts by reason as " (reason=count reason=count)",
+// sorted by reason; empty when there are none.
+func DropPairs(m map[string]uint64) string {
 	if len(m) == 0 {
 		return ""
 	}
@@ -288,9 +289,9 @@ func dropReasons(m map[string]uint64) string {
 	b.WriteString(" (")
 	for i, k := range names {
 		if i > 0 {
-			b.WriteString(", ")
+			b.WriteByte(' ')
 		}
-		fmt.Fprintf(&b, "%s %d", k, m[k])
+		fmt.Fprintf(&b, "%s=%d", k, m[k])
 	}
 	b.WriteString(")")
 	return b.String()

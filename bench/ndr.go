@@ -248,23 +248,13 @@ func NDRAFXDP(o AFXDPOptions, no NDROptions, progress io.Writer, plotPath string
 	}
 	o.Scenario = ScenarioVSwitch
 	rep := &NDRReport{Envelope: NewEnvelope("bench", "ndr"), Port: "afxdp", Path: "afxdp-vswitch", Mode: o.Mode.String(), FrameSize: max(o.FrameSize, 60)}
-	trial := func(rate float64, d time.Duration, probes bool) (res *Result, err error) {
-		rig, err := newAFXDPRig(o.FrameSize, o.Flows)
-		if err != nil {
-			return nil, err
-		}
-		defer func() {
-			if cerr := rig.close(); err == nil && cerr != nil {
-				err = fmt.Errorf("tear down: %w", cerr)
-			}
-		}()
-		rig.rate, rig.replay = rate, o.Replay
+	trial := func(rate float64, d time.Duration, probes bool) (*Result, error) {
 		so := o
 		so.Duration = d
 		if !probes {
 			so.ProbeRate = 0
 		}
-		return rig.runSubject(so)
+		return runOnFreshRig(so, rate)
 	}
 	return rep, SearchNDR(rep, no, trial, progress, plotPath)
 }

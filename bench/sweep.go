@@ -60,24 +60,31 @@ func LatencySweepAFXDP(o AFXDPOptions, fractions []float64, progress io.Writer, 
 	}
 	o.Scenario = ScenarioVSwitch
 	rep := &SweepReport{Envelope: NewEnvelope("bench", "latency"), Path: "afxdp-vswitch", Mode: o.Mode.String(), FrameSize: max(o.FrameSize, 60)}
-	run := func(rate float64) (res *Result, err error) {
-		rig, err := newAFXDPRig(o.FrameSize, o.Flows)
-		if err != nil {
-			return nil, err
-		}
-		defer func() {
-			if cerr := rig.close(); err == nil && cerr != nil {
-				err = fmt.Errorf("tear down: %w", cerr)
-			}
-		}()
-		rig.rate, rig.replay = rate, o.Replay
-		res, err = rig.runSubject(o)
+	run := func(rate float64) (*Result, error) {
+		res, err := runOnFreshRig(o, rate)
 		if res != nil && res.Offered > res.Packets {
 			res.Lost = res.Offered - res.Packets
 		}
 		return res, err
 	}
 	return rep, sweep(rep, run, fractions, progress, plotPath, fmt.Sprintf("latency sweep over AF_XDP, %s", o.Mode))
+}
+
+// runOnFreshRig runs the switch once on AF_XDP rig of its own (fresh veth
+// pairs), offered rate frames per second by the paced generator (0: the
+// live-frames generator, unpaced), and tears the rig down.
+func runOnFreshRig(o AFXDPOptions, rate float64) (res *Result, err error) {
+	rig, err := newAFXDPRig(o.FrameSize, o.Flows)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if cerr := rig.close(); err == nil && cerr != nil {
+			err = fmt.Errorf("tear down: %w", cerr)
+		}
+	}()
+	rig.rate, rig.replay = rate, o.Replay
+	return rig.runSubject(o)
 }
 
 // sweep runs the maximum (rate 0), then each fraction of it, into rep.

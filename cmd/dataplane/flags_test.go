@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/wfpxdp/wfpxdp/bench"
 )
 
 // -h prints the usage and succeeds, for the command and for a scenario,
@@ -130,7 +132,7 @@ func TestHumanOutput(t *testing.T) {
 			t.Errorf("fmtNS(%d) = %q, want %q", ns, got, want)
 		}
 	}
-	if got := dropPairs(map[string]uint64{"tx_full": 3, "blocked": 2}); got != " (blocked=2 tx_full=3)" {
+	if got := bench.DropPairs(map[string]uint64{"tx_full": 3, "blocked": 2}); got != " (blocked=2 tx_full=3)" {
 		t.Errorf("dropPairs: %q", got)
 	}
 	var out bytes.Buffer

@@ -70,7 +70,7 @@ var scenarios = []scenarioDef{
 		flags:    "path mode frame-size batch filters queues port probe-rate plot cpuprofile metrics pcap capture capture-ring",
 		defaults: map[string]string{"duration": "3s"}, run: (*benchCmd).latency},
 	{name: "ndr", summary: "zero-loss search (RFC 2544): the highest offered rate with no loss (NDR) and with loss within\n--pdr-loss (PDR), by bisection over paced trials, then latency at 10/50/90 % of the NDR",
-		flags:    "path mode frame-size batch filters queues flows flow-order rx-ring port final pdr-loss plot cpuprofile",
+		flags: "path mode frame-size batch filters queues flows flow-order rx-ring port final pdr-loss plot cpuprofile",
 		// a deep RX ring (2 ms at 4 Mpps): the host's stalls of up to a
 		// millisecond (bench jitter) must not decide a switch's NDR
 		defaults: map[string]string{"duration": "2s", "rx-ring": "8192"}, run: (*benchCmd).ndr},
@@ -433,28 +433,26 @@ func (b *benchCmd) afxdpOptions(ob *observer) bench.AFXDPOptions {
 }
 
 func (b *benchCmd) afxdp() error {
-	withBase, err := b.withBaseline()
-	if err != nil {
-		return err
-	}
-	ob, stopObs, err := b.observe()
-	if err != nil {
-		return err
-	}
-	defer stopObs()
-	defer b.stopOnSignal()()
-	if !*b.jsonOut {
-		fmt.Fprintf(b.stderr, "%s: mode %s, %d-byte frames, %v per run, own veth pairs + namespace (removed at the end)\n",
-			b.sc.name, b.o.Mode, b.o.FrameSize, b.o.Duration)
-	}
-	return b.report(func(hw io.Writer) (*bench.Report, error) {
-		rep, err := bench.CompareAFXDP(b.afxdpOptions(ob), *b.runs, withBase, b.progress(), hw, *b.plotFile)
-		b.noteReplay(rep)
-		return rep, err
+	header := fmt.Sprintf("%s: mode %s, %d-byte frames, %v per run, own veth pairs + namespace (removed at the end)",
+		b.sc.name, b.o.Mode, b.o.FrameSize, b.o.Duration)
+	return b.compare(header, func(ob *observer, withBase bool, hw io.Writer) (*bench.Report, error) {
+		return bench.CompareAFXDP(b.afxdpOptions(ob), *b.runs, withBase, b.progress(), hw, *b.plotFile)
 	})
 }
 
 func (b *benchCmd) pipelineMem() error {
+	header := fmt.Sprintf("pipeline-mem: path %s, mode %s, %d-byte frames, %v per run, in-memory port (no privileges needed)",
+		b.o.Path, b.o.Mode, b.o.FrameSize, b.o.Duration)
+	return b.compare(header, func(ob *observer, withBase bool, hw io.Writer) (*bench.Report, error) {
+		b.o.Observe = ob.Observe
+		return bench.ComparePipeline(b.o, *b.runs, withBase, b.progress(), hw, *b.plotFile)
+	})
+}
+
+// compare runs a subject-and-baseline scenario: the baseline checked, the
+// metrics and capture started, Ctrl-C ending the run, the header printed,
+// then run's report printed.
+func (b *benchCmd) compare(header string, run func(ob *observer, withBase bool, hw io.Writer) (*bench.Report, error)) error {
 	withBase, err := b.withBaseline()
 	if err != nil {
 		return err
@@ -464,14 +462,12 @@ func (b *benchCmd) pipelineMem() error {
 		return err
 	}
 	defer stopObs()
-	b.o.Observe = ob.Observe
 	defer b.stopOnSignal()()
 	if !*b.jsonOut {
-		fmt.Fprintf(b.stderr, "pipeline-mem: path %s, mode %s, %d-byte frames, %v per run, in-memory port (no privileges needed)\n",
-			b.o.Path, b.o.Mode, b.o.FrameSize, b.o.Duration)
+		fmt.Fprintln(b.stderr, header)
 	}
 	return b.report(func(hw io.Writer) (*bench.Report, error) {
-		rep, err := bench.ComparePipeline(b.o, *b.runs, withBase, b.progress(), hw, *b.plotFile)
+		rep, err := run(ob, withBase, hw)
 		b.noteReplay(rep)
 		return rep, err
 	})
@@ -704,7 +700,7 @@ func printTable(w io.Writer, r *bench.Report) {
 	for _, v := range r.Drops {
 		total += v
 	}
-	fmt.Fprintf(w, "drops         %d%s\n", total, dropPairs(r.Drops))
+	fmt.Fprintf(w, "drops         %d%s\n", total, bench.DropPairs(r.Drops))
 	fmt.Fprintf(w, "latency       %s\n", fmtLatency(r.Latency))
 	for _, name := range memport.StageNames {
 		if l, ok := r.StageLatency[name]; ok {

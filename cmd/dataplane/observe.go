@@ -6,8 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"sort"
-	"strings"
 
 	"github.com/wfpxdp/wfpxdp/bench"
 	"github.com/wfpxdp/wfpxdp/dataplane"
@@ -93,27 +91,4 @@ func writeJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
-}
-
-// dropPairs formats drops by reason as " (reason=count reason=count)",
-// sorted by reason; empty when there are none.
-func dropPairs(drops map[string]uint64) string {
-	if len(drops) == 0 {
-		return ""
-	}
-	keys := make([]string, 0, len(drops))
-	for k := range drops {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	var b strings.Builder
-	b.WriteString(" (")
-	for i, k := range keys {
-		if i > 0 {
-			b.WriteByte(' ')
-		}
-		fmt.Fprintf(&b, "%s=%d", k, drops[k])
-	}
-	b.WriteString(")")
-	return b.String()
 }

@@ -154,7 +154,7 @@ loop:
 			dt := now.Sub(prevT).Seconds()
 			fmt.Fprintf(stderr, "%6.1fs rx %8.3f Mpps  tx %8.3f Mpps  absorbed %d  reinjected %d  completions %d  drops %d%s\n",
 				now.Sub(start).Seconds(), float64(st.RX-prev.RX)/dt/1e6, float64(st.TX-prev.TX)/dt/1e6,
-				st.Absorbed, st.Reinjected, st.Completions, st.TotalDrops, dropPairs(st.Drops))
+				st.Absorbed, st.Reinjected, st.Completions, st.TotalDrops, bench.DropPairs(st.Drops))
 			for _, r := range rt.Reports() {
 				fmt.Fprintf(stderr, "        port %d rx %d tx %d  checksums %d\n", r.ID, r.RXPackets, r.TXPackets, r.ChecksumsCompleted)
 			}
@@ -180,7 +180,7 @@ loop:
 		st, a := res.Stats, res.Accounting
 		fmt.Fprintf(stdout, "\nran %.1f s: rx %d  tx %d  absorbed %d  reinjected %d  completions %d  flooded %d\n",
 			res.DurationS, st.RX, st.TX, st.Absorbed, st.Reinjected, st.Completions, st.Flooded)
-		fmt.Fprintf(stdout, "drops       %d%s\n", st.TotalDrops, dropPairs(st.Drops))
+		fmt.Fprintf(stdout, "drops       %d%s\n", st.TotalDrops, bench.DropPairs(st.Drops))
 		for _, r := range res.Ports {
 			fmt.Fprintln(stdout, r.Traffic())
 		}

@@ -224,37 +224,12 @@ func (s *Socket) refill(frames *nbl.Cache, scratch []*nbl.NBL) int {
 }
 
 // receive takes up to len(dst) received frames off the RX ring, clearing
-// their bits in given (frames handed to the kernel, by index).
+// their bits in given (frames handed to the kernel, by index). On a
+// multi-buffer socket, descriptors marked XDP_PKT_CONTD are chained to
+// the ones after them into one list (R38's buffer chain), handed out once
+// its last descriptor is read; a packet cut by the end of the batch waits
+// in rxHead for the rest.
 func (s *Socket) receive(dst []*nbl.NBL, given []uint64) int {
-	if s.sg {
-		return s.receiveChains(dst, given)
-	}
-	n := s.rx.consAvail(uint32(len(dst)))
-	n = min(n, uint32(len(dst)))
-	idx := s.rx.cachedCons
-	got := 0
-	for i := uint32(0); i < n; i++ {
-		d := s.rx.desc(idx + i)
-		l, f, ok := s.arena.Received(d.Addr, d.Len)
-		if !ok {
-			continue // the kernel never hands out addresses we did not give
-		}
-		given[f/64] &^= 1 << (f % 64)
-		dst[got] = l
-		got++
-	}
-	if n > 0 {
-		s.rx.release(n)
-		s.inFill.Add(-int64(n))
-	}
-	return got
-}
-
-// receiveChains is receive for a multi-buffer socket: descriptors marked
-// XDP_PKT_CONTD are chained to the ones after them into one list (R38's
-// buffer chain), which is handed out once its last descriptor is read. A
-// packet cut by the end of the ring's batch waits in rxHead for the rest.
-func (s *Socket) receiveChains(dst []*nbl.NBL, given []uint64) int {
 	n := s.rx.consAvail(uint32(len(dst)))
 	n = min(n, uint32(len(dst))) // a packet has one descriptor at least
 	idx := s.rx.cachedCons
@@ -266,6 +241,11 @@ func (s *Socket) receiveChains(dst []*nbl.NBL, given []uint64) int {
 			continue // the kernel never hands out addresses we did not give
 		}
 		given[f/64] &^= 1 << (f % 64)
+		if !s.sg {
+			dst[got] = l
+			got++
+			continue
+		}
 		if s.rxTail != nil {
 			s.rxTail.Next = l.NB()
 		} else {

@@ -133,16 +133,7 @@ func (f *File) Build(o BuildOptions) (_ *Runtime, err error) {
 			return nil, f.errAt(err.Error(), "callouts", i)
 		}
 	}
-	names := map[string]bool{}
-	for _, c := range f.Callouts {
-		names[c.Name] = true
-	}
-	var filters []dataplane.Filter
-	for i := range f.Filters {
-		flt, _ := f.filter(i, names) // checked by Parse
-		filters = append(filters, flt)
-	}
-	if err := sw.SetFilters(filters); err != nil {
+	if err := sw.SetFilters(f.switchFilters()); err != nil {
 		return nil, f.errAt(err.Error(), "filters")
 	}
 	rt.file = f
@@ -186,6 +177,20 @@ func (f *File) addPort(i int, rt *Runtime) (err error) {
 	port.SetChecksum(cm)
 	rp.Port = port
 	return nil
+}
+
+// switchFilters returns the file's filters as the switch takes them.
+func (f *File) switchFilters() []dataplane.Filter {
+	names := map[string]bool{}
+	for _, c := range f.Callouts {
+		names[c.Name] = true
+	}
+	var filters []dataplane.Filter
+	for i := range f.Filters {
+		flt, _ := f.filter(i, names) // checked by Parse
+		filters = append(filters, flt)
+	}
+	return filters
 }
 
 // multiBuffer says whether the AF_XDP sockets are to be multi-buffer:

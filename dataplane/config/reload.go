@@ -101,15 +101,7 @@ func (rt *Runtime) Reload(f *File) (changes []string, err error) {
 		changes = append(changes, fmt.Sprintf("static MAC %s -> port %d", e.MAC, e.Port))
 	}
 	if !reflect.DeepEqual(old.Filters, f.Filters) {
-		names := map[string]bool{}
-		for _, c := range f.Callouts {
-			names[c.Name] = true
-		}
-		var filters []dataplane.Filter
-		for i := range f.Filters {
-			flt, _ := f.filter(i, names) // checked by Parse
-			filters = append(filters, flt)
-		}
+		filters := f.switchFilters()
 		if err := rt.Switch.SetFilters(filters); err != nil {
 			return changes, f.errAt(err.Error(), "filters")
 		}
