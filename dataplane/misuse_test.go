@@ -1,6 +1,7 @@
 package dataplane_test
 
 import (
+	"errors"
 	"reflect"
 	"sync"
 	"sync/atomic"
@@ -377,5 +378,33 @@ func TestFieldIndexes(t *testing.T) {
 		dataplane.FieldIndexIngressL2Flags != 12 || dataplane.NumIngressFields != 14 ||
 		dataplane.FieldIndexEgressDestinationInterfaceID != 12 || dataplane.FieldIndexEgressL2Flags != 15 || dataplane.NumEgressFields != 17 {
 		t.Fatal("incoming value indexes out of R40's order")
+	}
+}
+
+// Misuse of the configuration calls is an error, never a panic later on
+// an lcore: a nil driver or callout, and changes after Close.
+func TestConfigurationMisuse(t *testing.T) {
+	r := newRig(t, rigOpts{})
+	if _, err := r.sw.AddPort(7, 0, 0, nil); err == nil {
+		t.Error("a nil driver accepted")
+	}
+	if err := r.sw.RegisterCallout(nil); err == nil {
+		t.Error("a nil callout accepted")
+	}
+	if err := r.sw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	extra, _ := memport.New(memport.Config{Name: "late"})
+	if _, err := r.sw.AddPort(8, 0, 0, extra); !errors.Is(err, dataplane.ErrClosed) {
+		t.Errorf("AddPort after Close: %v", err)
+	}
+	if err := r.sw.RegisterCallout(dataplane.NewInspector("late", nil)); !errors.Is(err, dataplane.ErrClosed) {
+		t.Errorf("RegisterCallout after Close: %v", err)
+	}
+	if err := r.sw.Stop(); err != nil {
+		t.Errorf("Stop after Close: %v", err)
+	}
+	if err := r.sw.Close(); err != nil {
+		t.Errorf("a second Close: %v", err)
 	}
 }

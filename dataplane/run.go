@@ -17,7 +17,7 @@ import (
 func (sw *Switch) Start() error {
 	sw.life.Lock()
 	defer sw.life.Unlock()
-	if sw.closed {
+	if sw.closed.Load() {
 		return ErrClosed
 	}
 	sw.mu.Lock()
@@ -224,10 +224,10 @@ func (sw *Switch) flushCaches() {
 func (sw *Switch) Close() error {
 	sw.life.Lock()
 	defer sw.life.Unlock()
-	if sw.closed {
+	if sw.closed.Load() {
 		return nil
 	}
-	sw.closed = true
+	sw.closed.Store(true)
 	ctx, cancel := context.WithTimeout(context.Background(), DefaultDrainTimeout)
 	defer cancel()
 	err := sw.stopLocked(ctx)

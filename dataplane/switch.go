@@ -117,7 +117,7 @@ type Switch struct {
 	// life serialises Start, Stop and Close, which may be called from any
 	// goroutine, at once; a Stop waits for a concurrent one to finish.
 	life   sync.Mutex
-	closed bool // life protects closed: Close has run
+	closed atomic.Bool // Close has run; set under life
 
 	// Injections (see target.Inject): accepting is true from Start until
 	// Stop's last drain; started once a Start has run; injecting counts
@@ -269,8 +269,16 @@ func (sw *Switch) PortErr(id uint32) error {
 func (sw *Switch) AddPort(id uint32, maxNIC uint16, mac MAC, drivers ...Driver) (*Port, error) {
 	sw.mu.Lock()
 	defer sw.mu.Unlock()
+	if sw.closed.Load() {
+		return nil, fmt.Errorf("add port %d: %w", id, ErrClosed)
+	}
 	if len(drivers) != sw.cfg.Queues {
 		return nil, fmt.Errorf("add port %d: %d drivers for %d queues", id, len(drivers), sw.cfg.Queues)
+	}
+	for q, d := range drivers {
+		if d == nil {
+			return nil, fmt.Errorf("add port %d: no driver for queue %d", id, q)
+		}
 	}
 	if sw.portByID(id) != nil {
 		return nil, fmt.Errorf("add port %d: id in use", id)
@@ -413,13 +421,16 @@ func (sw *Switch) activePorts() []*Port {
 // RegisterCallout registers a callout (FwpsCalloutRegister) and creates its
 // L2 injection handle. Only while the switch is stopped.
 func (sw *Switch) RegisterCallout(c *Callout) error {
+	if c == nil || c.Name == "" || c.Classify == nil {
+		return fmt.Errorf("register callout: a callout with a name and Classify is required")
+	}
 	sw.mu.Lock()
 	defer sw.mu.Unlock()
 	if sw.running.Load() {
 		return fmt.Errorf("register callout %q: %w", c.Name, ErrRunning)
 	}
-	if c.Name == "" || c.Classify == nil {
-		return fmt.Errorf("register callout: name and Classify are required")
+	if sw.closed.Load() {
+		return fmt.Errorf("register callout %q: %w", c.Name, ErrClosed)
 	}
 	if sw.callouts[c.Name] != nil {
 		return fmt.Errorf("register callout %q: name in use", c.Name)
