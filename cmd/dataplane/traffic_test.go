@@ -277,7 +277,7 @@ func TestRunKeepsWrongChecksumsWrong(t *testing.T) {
 	got := captureUDP(t, b, 5301, 2)
 	time.Sleep(100 * time.Millisecond)
 	for _, f := range [][]byte{good, bad} {
-		if err := a.InNS(func() error { return sendRaw(a.Iface, b.MAC, f) }); err != nil {
+		if err := a.InNS(func() error { return afxdptest.SendFrame(a.Iface, b.MAC, f) }); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -332,21 +332,6 @@ func onesSum(b []byte, s uint32) uint16 {
 		s = s>>16 + s&0xffff
 	}
 	return uint16(s)
-}
-
-func sendRaw(ifname string, dst net.HardwareAddr, frame []byte) error {
-	ifc, err := net.InterfaceByName(ifname)
-	if err != nil {
-		return err
-	}
-	fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW, 0)
-	if err != nil {
-		return err
-	}
-	defer unix.Close(fd)
-	sa := &unix.SockaddrLinklayer{Ifindex: ifc.Index, Halen: 6}
-	copy(sa.Addr[:], dst)
-	return unix.Sendto(fd, frame, 0, sa)
 }
 
 // captureUDP returns the first n IPv4 frames to UDP port on h's interface,

@@ -30,6 +30,33 @@ func SkipUnlessPrivileged(t *testing.T) {
 	unix.Close(fd)
 }
 
+// rawSocket opens an AF_PACKET socket and the address that sends to dst
+// out of ifname, of the calling thread's namespace.
+func rawSocket(ifname string, dst net.HardwareAddr) (int, *unix.SockaddrLinklayer, error) {
+	ifc, err := net.InterfaceByName(ifname)
+	if err != nil {
+		return -1, nil, err
+	}
+	fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW, 0)
+	if err != nil {
+		return -1, nil, err
+	}
+	sa := &unix.SockaddrLinklayer{Ifindex: ifc.Index, Halen: 6}
+	copy(sa.Addr[:], dst)
+	return fd, sa, nil
+}
+
+// SendFrame writes frame, as it is, to dst out of ifname (of the calling
+// thread's namespace).
+func SendFrame(ifname string, dst net.HardwareAddr, frame []byte) error {
+	fd, sa, err := rawSocket(ifname, dst)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	return unix.Sendto(fd, frame, 0, sa)
+}
+
 // SendPaced writes n 64-byte frames, frame i built by build, to dst out of
 // ifname inside the namespace, paced in bursts of 32 (~100k pps): a veth
 // peer's backlog holds 1000 packets and drops the rest, which is the
@@ -37,18 +64,12 @@ func SkipUnlessPrivileged(t *testing.T) {
 func SendPaced(t *testing.T, topo *afxdp.Topology, ifname string, dst net.HardwareAddr, n int, build func(i int, frame []byte)) {
 	t.Helper()
 	err := topo.InNS(func() error {
-		ifc, err := net.InterfaceByName(ifname)
-		if err != nil {
-			return err
-		}
-		fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW, 0)
+		fd, sa, err := rawSocket(ifname, dst)
 		if err != nil {
 			return err
 		}
 		defer unix.Close(fd)
 		frame := make([]byte, 64)
-		sa := &unix.SockaddrLinklayer{Ifindex: ifc.Index, Halen: 6}
-		copy(sa.Addr[:], dst)
 		for i := 0; i < n; i++ {
 			if i%32 == 31 {
 				time.Sleep(300 * time.Microsecond)
