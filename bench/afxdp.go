@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -328,7 +329,7 @@ func (r *afxdpRig) runSubject(o AFXDPOptions) (*Result, error) {
 		}
 		return r.counter.Count()
 	}
-	if err := sw.Start(); err != nil {
+	if err := sw.Start(context.Background()); err != nil {
 		return nil, err
 	}
 	res.Plan = sw.Plan() + fmt.Sprintf(" gen:cpu%d", o.GenCPU)

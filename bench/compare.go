@@ -6,11 +6,12 @@ import (
 	"strings"
 
 	"fmt"
-	"github.com/HdrHistogram/hdrhistogram-go"
 	"io"
 	"os"
 	"sort"
 	"time"
+
+	"github.com/HdrHistogram/hdrhistogram-go"
 
 	"github.com/wfpxdp/wfpxdp/dataplane"
 	"github.com/wfpxdp/wfpxdp/dataplane/memport"

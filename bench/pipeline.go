@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"context"
 	"fmt"
 	"runtime"
 	"strconv"
@@ -262,7 +263,7 @@ func RunPipeline(o PipelineOptions) (*Result, error) {
 	runtime.GC()
 	runtime.ReadMemStats(&ms0)
 	start := time.Now()
-	if err := sw.Start(); err != nil {
+	if err := sw.Start(context.Background()); err != nil {
 		return nil, err
 	}
 	plan := sw.Plan()
@@ -316,7 +317,9 @@ func RunPipeline(o PipelineOptions) (*Result, error) {
 	missed := gen.Missed()
 	offered := gen.Sent() + missed
 	runtime.ReadMemStats(&ms1)
-	stopErr := sw.Stop()
+	stopCtx, cancelStop := context.WithTimeout(context.Background(), dataplane.DefaultDrainTimeout)
+	stopErr := sw.Stop(stopCtx)
+	cancelStop()
 	// Lost: neither delivered nor counted as dropped or discarded (R7:
 	// what the callout still held at the stop is discarded, not lost).
 	var lost uint64

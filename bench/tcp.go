@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -177,7 +178,7 @@ func runTCPSwitch(o TCPOptions, hs *afxdp.Hosts, frameSize int, sink *tcpSink) (
 	if err != nil {
 		return res, err
 	}
-	if err := rt.Switch.Start(); err != nil {
+	if err := rt.Switch.Start(context.Background()); err != nil {
 		rt.Close()
 		return res, err
 	}

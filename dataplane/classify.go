@@ -141,16 +141,7 @@ type classifier struct {
 	// drop ends lists the pass drops: the owning stage's way (the ingress
 	// stage returns originals to its frame cache itself)
 	drop    func(lists []*nbl.NBL, reason DropReason, status inject.Status)
-	absorbL []link[*nbl.NBL]
-	slot    int // the workers' absorbIn this classifier feeds
-	batch   int
-}
-
-// addWorker gives the classifier an absorb link to w (a callout
-// registered after the classifier was made).
-func (c *classifier) addWorker(w *Worker) {
-	c.absorb = append(c.absorb, make([]*nbl.NBL, 0, c.batch))
-	c.absorbL = append(c.absorbL, w.absorbIn[c.slot])
+	absorbL []link[*nbl.NBL] // per callout id: the worker's absorbIn this classifier feeds
 }
 
 // newClassifier returns a classifier for layer counting into cnt and
@@ -158,9 +149,10 @@ func (c *classifier) addWorker(w *Worker) {
 func newClassifier(q *queue, layer Layer, batch int, cnt *stageCounters, slot int) *classifier {
 	c := &classifier{q: q, layer: layer, cnt: cnt, drop: func(lists []*nbl.NBL, reason DropReason, status inject.Status) {
 		q.drop(cnt, lists, reason, status)
-	}, permit: make([]*nbl.NBL, 0, batch), drops: make([]*nbl.NBL, 0, batch), slot: slot, batch: batch}
+	}, permit: make([]*nbl.NBL, 0, batch), drops: make([]*nbl.NBL, 0, batch)}
 	for _, w := range q.workers {
-		c.addWorker(w)
+		c.absorb = append(c.absorb, make([]*nbl.NBL, 0, batch))
+		c.absorbL = append(c.absorbL, w.absorbIn[slot])
 	}
 	c.call.Layer = layer
 	return c
@@ -174,9 +166,9 @@ func newClassifier(q *queue, layer Layer, batch int, cnt *stageCounters, slot in
 // because they equal the previous list's: the pass copies them over when
 // it classifies such a list, or takes the previous verdict.
 func (c *classifier) pass(batch []*nbl.NBL, ins []Incoming, rep []bool) []*nbl.NBL {
-	sw := c.q.sw
-	ls := &sw.filters.Load().layers[c.layer]
-	unloading := sw.unloading.Load()
+	pl := c.q.pl
+	ls := &pl.filters.Load().layers[c.layer]
+	unloading := pl.unloading.Load()
 	c.permit, c.drops = c.permit[:0], c.drops[:0]
 	c.cnt.classified.add(len(batch))
 	if ls.permitAll {
@@ -243,7 +235,7 @@ func (c *classifier) pass(batch []*nbl.NBL, ins []Incoming, rep []bool) []*nbl.N
 				continue
 			}
 			// copied before the worker can have them
-			c.q.sw.cfg.Capture.record(lists, CaptureAbsorbed, 0)
+			c.q.pl.cfg.Capture.record(lists, CaptureAbsorbed, 0)
 			n := c.absorbL[id].EnqueueBurst(lists)
 			cnt.absorbed.add(n)
 			if n < len(lists) { // the worker is behind: fail closed (R29)

@@ -27,23 +27,23 @@ type completionStage struct {
 }
 
 func newCompletion(q *queue) *completionStage {
-	b := q.sw.cfg.Batch
+	b := q.pl.cfg.Batch
 	c := &completionStage{q: q, frames: q.txCaches.frames, reserve: q.txCaches.reserve,
 		batch: make([]*nbl.NBL, b), reap: make([]*nbl.NBL, 2*b), done: make([]*nbl.NBL, 0, 2*b), spare: make([]*nbl.NBL, 0, 2*b),
 		free: make([]*nbl.NBL, 0, 2*b),
 		held: make([]*nbl.NBL, 0, 64)}
-	c.completer = q.sw.eng.NewCompleter(func(lists []*nbl.NBL) { c.putFrames(lists) })
+	c.completer = q.pl.eng.NewCompleter(func(lists []*nbl.NBL) { c.putFrames(lists) })
 	return c
 }
 
 // Poll runs one round of the completion stage.
 func (c *completionStage) Poll() int {
-	q, sw := c.q, c.q.sw
+	q, pl := c.q, c.q.pl
 	work := 0
 	if c.polls++; c.polls&1023 == 0 {
-		sw.checkDrivers()
+		pl.checkDrivers()
 	}
-	for _, p := range sw.activePorts() {
+	for _, p := range pl.ports.active() {
 		if p.state.Load() == portDraining {
 			work += c.drainPort(p)
 			continue
@@ -185,13 +185,6 @@ func (c *completionStage) putFrames(lists []*nbl.NBL) {
 	}
 }
 
-// finishCopy is the completion function for flood copies a callout
-// reinjected (Worker.Reinject): it runs on the completion stage.
-func (sw *Switch) finishCopy(_ any, l *nbl.NBL, _ bool) {
-	q := sw.queues[int(l.Queue)%len(sw.queues)]
-	q.completion.freeCopy(l)
-}
-
 // drainPort reaps a detached port once the ingress stage has closed its
 // driver for this queue (the ingress stage owns the receive side), until
 // the driver holds nothing; then the port is gone for this queue.
@@ -211,7 +204,7 @@ func (c *completionStage) drainPort(p *Port) int {
 		work += n
 	}
 	if p.drained.Or(bit)&bit == 0 {
-		c.q.sw.portDrained(p, c.q.idx)
+		c.q.pl.ports.drained(p, c.q.idx)
 	}
 	return work
 }

@@ -30,7 +30,7 @@ type egressStage struct {
 }
 
 func newEgress(q *queue) *egressStage {
-	b := q.sw.cfg.Batch
+	b := q.pl.cfg.Batch
 	s := &egressStage{q: q, reserve: q.txCaches.reserve,
 		batch: make([]*nbl.NBL, b), copies: make([]*nbl.NBL, 0, 4*b), ins: make([]Incoming, 4*b),
 		txUsed: make([]int, 0, maxPorts), cls: newClassifier(q, LayerEgress, 4*b, q.txCnt, int(LayerEgress)),
@@ -44,7 +44,7 @@ func newEgress(q *queue) *egressStage {
 
 // Poll runs one round of the egress stage.
 func (s *egressStage) Poll() int {
-	q, sw := s.q, s.q.sw
+	q, pl := s.q, s.q.pl
 	if s.npending > 0 {
 		sent := s.retryPending()
 		if s.npending > 0 {
@@ -59,7 +59,7 @@ func (s *egressStage) Poll() int {
 		return 0
 	}
 	copies, nodest, noclone := s.copies[:0], s.nodest[:0], 0
-	s.fastEgress = sw.filters.Load().layers[LayerEgress].permitAll
+	s.fastEgress = pl.filters.Load().layers[LayerEgress].permitAll
 	// the last unicast lookup: a burst mostly goes to one destination
 	lastDst, lastSlot, haveLast := MAC(0), -1, false
 	// and the port of the last slot, checked once per burst (transmit
@@ -72,13 +72,13 @@ func (s *egressStage) Poll() int {
 		if haveLast && dst == lastDst {
 			slot = lastSlot
 		} else if dst.Type() == MACUnicast {
-			slot = sw.fdb.lookup(dst)
+			slot = pl.fdb.lookup(dst)
 			lastDst, lastSlot, haveLast = dst, slot, true
 		}
 		src := l.VSwitch.SourcePortID
 		if slot >= 0 { // known unicast destination
 			if slot != pSlot {
-				lastP, pSlot = sw.ports[slot].Load(), slot
+				lastP, pSlot = pl.ports.slots[slot].Load(), slot
 				if lastP != nil && !lastP.attached() {
 					lastP = nil
 				}
@@ -100,7 +100,7 @@ func (s *egressStage) Poll() int {
 		}
 		// unknown unicast, multicast, broadcast: flood (R26)
 		first := true
-		for _, p := range sw.activePorts() {
+		for _, p := range pl.ports.active() {
 			if !p.attached() || p.ID == src {
 				continue
 			}
@@ -162,7 +162,7 @@ func (s *egressStage) addCopy(copies []*nbl.NBL, l *nbl.NBL, p *Port, l2 uint32)
 	in.MACSourceType = in.MACSource.Type()
 	in.EtherType = uint16(l.Context[1])
 	in.VLANID = uint16(l.Context[1] >> 16)
-	in.VSwitchID = &s.q.sw.id
+	in.VSwitchID = &s.q.pl.id
 	in.SourcePortID = l.VSwitch.SourcePortID
 	in.SourceNICIndex = l.VSwitch.SourceNICIndex
 	in.DestPortID = p.ID
@@ -172,9 +172,9 @@ func (s *egressStage) addCopy(copies []*nbl.NBL, l *nbl.NBL, p *Port, l2 uint32)
 
 // transmit hands permitted lists to their destination ports' TX paths.
 func (s *egressStage) transmit(lists []*nbl.NBL) {
-	q, sw := s.q, s.q.sw
+	q, pl := s.q, s.q.pl
 	var now int64
-	if sw.cfg.StageStamps {
+	if pl.cfg.StageStamps {
 		now = nowNS()
 	}
 	for _, l := range lists {
@@ -191,7 +191,7 @@ func (s *egressStage) transmit(lists []*nbl.NBL) {
 	for _, slot := range s.txUsed {
 		batch := s.tx[slot]
 		s.tx[slot] = batch[:0]
-		p := sw.ports[slot].Load()
+		p := pl.ports.slots[slot].Load()
 		if p == nil || !p.attached() {
 			q.drop(q.txCnt, batch, DropNoDestination, inject.StatusInvalidDeviceState) // G2
 			continue
@@ -240,14 +240,14 @@ func (s *egressStage) send(p *Port, slot int, batch []*nbl.NBL) {
 // retryPending offers the pending lists to their ports again and returns
 // how many went out. Lists for a port that went away are dropped (G2).
 func (s *egressStage) retryPending() int {
-	q, sw := s.q, s.q.sw
+	q, pl := s.q, s.q.pl
 	sent := 0
 	for slot := range s.pending {
 		pend := s.pending[slot]
 		if len(pend) == 0 {
 			continue
 		}
-		p := sw.ports[slot].Load()
+		p := pl.ports.slots[slot].Load()
 		if p == nil || !p.attached() {
 			q.drop(q.txCnt, pend, DropNoDestination, inject.StatusInvalidDeviceState)
 			s.npending -= len(pend)

@@ -2,6 +2,7 @@ package dataplane_test
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"time"
 
@@ -24,7 +25,7 @@ func Example() {
 	sw.SetFilters([]dataplane.Filter{{Name: "inspect-all", Layer: dataplane.LayerIngress,
 		Action: dataplane.FilterCallout, Callout: "inspect"}})
 
-	sw.Start()
+	sw.Start(context.Background())
 	for n, _ := sink.Received(); n < 10000; n, _ = sink.Received() {
 		time.Sleep(time.Millisecond)
 	}
@@ -76,7 +77,7 @@ func Example_deepPacketInspection() {
 	sw.RegisterCallout(dpi)
 	sw.SetFilters([]dataplane.Filter{{Name: "inspect-ipv4", Layer: dataplane.LayerIngress, Action: dataplane.FilterCallout, Callout: "dpi",
 		Conditions: []dataplane.Condition{{Field: dataplane.FieldEtherType, Value: dataplane.EtherTypeIPv4}}}})
-	sw.Start()
+	sw.Start(context.Background())
 	for n, _ := sink.Received(); n < 750; n, _ = sink.Received() {
 		time.Sleep(time.Millisecond)
 	}
@@ -127,7 +128,7 @@ func Example_rateLimiter() {
 	limiter := &rateLimiter{perSecond: 10, burst: 100, buckets: map[dataplane.MAC]*bucket{}}
 	sw.RegisterCallout(dataplane.NewCallout("limit", limiter, nil))
 	sw.SetFilters([]dataplane.Filter{{Name: "limit", Layer: dataplane.LayerIngress, Action: dataplane.FilterCallout, Callout: "limit"}})
-	sw.Start()
+	sw.Start(context.Background())
 	for gen.Sent() < 5000 {
 		time.Sleep(time.Millisecond)
 	}

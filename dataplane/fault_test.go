@@ -1,6 +1,7 @@
 package dataplane_test
 
 import (
+	"context"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -48,7 +49,7 @@ func TestStalledWorker(t *testing.T) {
 				callouts: []*dataplane.Callout{staller(&stalled, &held)},
 				filters: []dataplane.Filter{{Name: "s", Layer: dataplane.LayerIngress, Action: dataplane.FilterCallout,
 					Callout: "stall"}}})
-			if err := r.sw.Start(); err != nil {
+			if err := r.sw.Start(context.Background()); err != nil {
 				t.Fatal(err)
 			}
 			deadline := time.Now().Add(10 * time.Second)
@@ -141,7 +142,7 @@ func TestStopMidBurst(t *testing.T) {
 				filters: []dataplane.Filter{{Name: "i", Layer: dataplane.LayerIngress, Action: dataplane.FilterCallout,
 					Callout: "inspect"}}})
 			for round := 0; round < 5; round++ {
-				if err := r.sw.Start(); err != nil {
+				if err := r.sw.Start(context.Background()); err != nil {
 					t.Fatal(err)
 				}
 				time.Sleep(time.Duration(3+round*4) * time.Millisecond)

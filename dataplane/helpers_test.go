@@ -1,6 +1,7 @@
 package dataplane_test
 
 import (
+	"context"
 	"runtime"
 	"testing"
 	"time"
@@ -91,7 +92,7 @@ func newRig(t *testing.T, o rigOpts) *rig {
 // goroutines.
 func (r *rig) run(until func() bool) {
 	r.t.Helper()
-	if err := r.sw.Start(); err != nil {
+	if err := r.sw.Start(context.Background()); err != nil {
 		r.t.Fatal(err)
 	}
 	deadline := time.Now().Add(10 * time.Second)
@@ -103,7 +104,7 @@ func (r *rig) run(until func() bool) {
 
 func (r *rig) stop() {
 	r.t.Helper()
-	if err := r.sw.Stop(); err != nil {
+	if err := r.sw.Stop(context.Background()); err != nil {
 		r.t.Fatalf("stop: %v", err)
 	}
 	r.checkAccounting()

@@ -31,7 +31,7 @@ type ingressStage struct {
 }
 
 func newIngress(q *queue, cnt *stageCounters, frames *nbl.Cache, fwd link[*nbl.NBL], absorbSlot int) *ingressStage {
-	b := q.sw.cfg.Batch
+	b := q.pl.cfg.Batch
 	s := &ingressStage{q: q, cnt: cnt, fwd: fwd, frames: frames,
 		batch: make([]*nbl.NBL, 0, b), good: make([]*nbl.NBL, 0, b), ins: make([]Incoming, b), rep: make([]bool, b),
 		bad: make([]*nbl.NBL, 0, b), gone: make([]*nbl.NBL, 0, b),
@@ -51,14 +51,14 @@ func (s *ingressStage) Poll() int {
 	}
 	// Close the receive side of ports being detached: this stage owns it.
 	bit := uint64(1) << uint(q.idx)
-	for _, p := range q.sw.activePorts() {
+	for _, p := range q.pl.ports.active() {
 		if p.state.Load() == portDraining && p.rxClosed.Load()&bit == 0 {
 			p.queues[q.idx].Close(s.frames)
 			p.rxClosed.Or(bit)
 			work++
 		}
 	}
-	if q.sw.stopRX.Load() {
+	if q.pl.stopRX.Load() {
 		return work
 	}
 	// Absorbed lists come back as injections: keep room for them too.
@@ -73,7 +73,7 @@ func (s *ingressStage) Poll() int {
 	if len(q.workers) > 0 {
 		budget = min(budget, injRoom)
 	}
-	for _, p := range q.sw.activePorts() {
+	for _, p := range q.pl.ports.active() {
 		if !p.attached() {
 			continue
 		}
@@ -181,21 +181,21 @@ func (s *ingressStage) drop(lists []*nbl.NBL, reason DropReason, status inject.S
 // process parses and classifies one batch at the ingress layer and passes
 // the permitted lists to the forward link.
 func (s *ingressStage) process(batch []*nbl.NBL, injected bool) {
-	sw := s.q.sw
+	pl := s.q.pl
 	var now int64
-	stamps := sw.cfg.StageStamps
+	stamps := pl.cfg.StageStamps
 	if stamps {
 		now = nowNS()
 	}
 	if injected {
-		sw.cfg.Capture.record(batch, CaptureInjected, 0)
+		pl.cfg.Capture.record(batch, CaptureInjected, 0)
 	}
 	good, bad, gone := s.good[:0], s.bad[:0], s.gone[:0]
 	var learned MAC
 	learnedSlot := -1
 	var src *Port
 	if !injected && len(batch) > 0 {
-		src = s.last.get(sw, batch[0].VSwitch.SourcePortID) // a received batch comes from one port
+		src = s.last.get(pl.ports, batch[0].VSwitch.SourcePortID) // a received batch comes from one port
 	}
 	// A received frame whose Ethernet header (both addresses and the
 	// ether type, untagged) is the previous good frame's has that frame's
@@ -208,7 +208,7 @@ func (s *ingressStage) process(batch []*nbl.NBL, injected bool) {
 	rep := s.rep
 	for _, l := range batch {
 		if injected {
-			src = s.last.get(sw, l.VSwitch.SourcePortID)
+			src = s.last.get(pl.ports, l.VSwitch.SourcePortID)
 			if l.VSwitch.SourcePortID != 0 && (src == nil || l.VSwitch.SourceNICIndex > src.MaxNIC) {
 				gone = append(gone, l) // G2: the port went away
 				continue
@@ -252,7 +252,7 @@ func (s *ingressStage) process(batch []*nbl.NBL, injected bool) {
 			}
 			prevOK = false // the tag and the inner type are past the 14 bytes compared
 		}
-		in.VSwitchID = &sw.id
+		in.VSwitchID = &pl.id
 		in.SourcePortID = l.VSwitch.SourcePortID
 		in.SourceNICIndex = l.VSwitch.SourceNICIndex
 		in.DestPortID = 0
@@ -261,7 +261,7 @@ func (s *ingressStage) process(batch []*nbl.NBL, injected bool) {
 		l.Context[1] = uint64(tags)
 		prevCtx0, prevCtx1 = l.Context[0], l.Context[1]
 		if in.MACSourceType == MACUnicast && src != nil && (in.MACSource != learned || src.slot != learnedSlot) {
-			sw.fdb.learn(in.MACSource, src.slot)
+			pl.fdb.learn(in.MACSource, src.slot)
 			learned, learnedSlot = in.MACSource, src.slot // a burst mostly has one source
 		}
 		good = append(good, l)
@@ -292,10 +292,10 @@ type portCache struct {
 }
 
 // get returns the attached port with id, or nil.
-func (c *portCache) get(sw *Switch, id uint32) *Port {
-	gen := sw.portGen.Load()
+func (c *portCache) get(t *portTable, id uint32) *Port {
+	gen := t.gen.Load()
 	if !c.ok || c.id != id || c.gen != gen {
-		c.id, c.gen, c.p, c.ok = id, gen, sw.portByID(id), true
+		c.id, c.gen, c.p, c.ok = id, gen, t.byID(id), true
 	}
 	if c.p != nil && !c.p.attached() {
 		return nil

@@ -75,17 +75,16 @@ func newStaged(t testing.TB, callouts []*Callout, filters []Filter) (*Switch, *q
 		t.Fatal(err)
 	}
 	sw.mu.Lock()
-	if err := sw.buildQueues(); err != nil {
+	pl, err := sw.buildQueues()
+	sw.mu.Unlock()
+	if err != nil {
 		t.Fatal(err)
 	}
-	sw.mu.Unlock()
 	// accept injections; no lcores: the test polls
-	qs := sw.queues
-	sw.queueSnap.Store(&qs)
 	sw.running.Store(true)
 	sw.started.Store(true)
 	sw.accepting.Store(true)
-	return sw, sw.queues[0], a, b
+	return sw, pl.queues[0], a, b
 }
 
 // Every stage moves packets without allocating: forward, and absorb +
@@ -117,8 +116,8 @@ func TestStagesZeroAllocs(t *testing.T) {
 			var capt *Capture
 			if tc.capture {
 				capt, _ = NewCapture(CaptureAll, 1024)
-				sw.cfg.Capture = capt
-				sw.cfg.StageStamps = true
+				q.pl.cfg.Capture = capt // the plane's copy: the stages read it
+				q.pl.cfg.StageStamps = true
 			}
 			recs := make([]CaptureRecord, 64)
 			round := func() {
@@ -228,7 +227,7 @@ func TestG2Statuses(t *testing.T) {
 	}
 	sw.running.Store(false)
 	reserve.Flush()
-	sw.flushCaches()
+	sw.cur.Load().flushCaches()
 	if a := sw.Accounting(); a.Leaked != 0 || a.ReserveFree != a.ReserveTotal {
 		t.Fatalf("accounting %+v", a)
 	}
@@ -316,7 +315,7 @@ func TestIncomingValues(t *testing.T) {
 // not allocate (it did: a taken address moved its error to the heap).
 func TestCheckDriversZeroAllocs(t *testing.T) {
 	sw, _, _, _ := newStaged(t, nil, nil)
-	if n := testing.AllocsPerRun(1000, sw.checkDrivers); n != 0 {
+	if n := testing.AllocsPerRun(1000, sw.cur.Load().checkDrivers); n != 0 {
 		t.Fatalf("checkDrivers: %v allocs", n)
 	}
 	sw.running.Store(false)
@@ -395,7 +394,7 @@ func TestClassifyMemoMatchesPerPacket(t *testing.T) {
 	}
 	_, q, _, _ := newStaged(t, nil, filters)
 	cls := q.ingress.cls
-	cache := q.sw.arena.Frames().NewCache(64)
+	cache := q.pl.arena.Frames().NewCache(64)
 	batch := make([]*nbl.NBL, 32)
 	ins := make([]Incoming, 32)
 	for round := 0; round < 50; round++ {
@@ -417,7 +416,7 @@ func TestClassifyMemoMatchesPerPacket(t *testing.T) {
 		var want []*nbl.NBL
 		for i := range ins {
 			var out ClassifyOut
-			if v, _, _ := q.sw.filters.Load().layers[LayerIngress].classify(&Call{In: &ins[i]}, &out, false); v == verdictPermit {
+			if v, _, _ := q.pl.filters.Load().layers[LayerIngress].classify(&Call{In: &ins[i]}, &out, false); v == verdictPermit {
 				want = append(want, batch[i])
 			}
 		}
@@ -457,7 +456,7 @@ func TestIngressDropFastPath(t *testing.T) {
 		t.Fatalf("stats %+v", st)
 	}
 	sw.running.Store(false)
-	sw.flushCaches()
+	sw.cur.Load().flushCaches()
 	if a := sw.Accounting(); a.Leaked != 0 || a.FramesFree+a.FramesInPort != a.FramesTotal {
 		t.Fatalf("accounting %+v", a)
 	}
@@ -568,7 +567,7 @@ func (r *repeatRig) check(t testing.TB, seq [][]byte) {
 		if st, _ := parseEthernetTags(f, &in); st != parseOK {
 			continue
 		}
-		in.VSwitchID, in.SourcePortID = &r.sw.id, 3
+		in.VSwitchID, in.SourcePortID = &r.q.pl.id, 3
 		wantSeen = append(wantSeen, in)
 		if v, _, _ := r.sw.filters.Load().layers[LayerIngress].classify(&Call{In: &in}, &ClassifyOut{}, false); v == verdictPermit {
 			want = append(want, f)
@@ -685,7 +684,13 @@ func TestRetireLinkHoldsEveryDescriptor(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		q, err := newQueue(sw, 0, nil)
+		sw.mu.Lock()
+		pl, err := sw.newPlane()
+		sw.mu.Unlock()
+		if err != nil {
+			t.Fatal(err)
+		}
+		q := pl.queues[0]
 		if err != nil {
 			t.Fatal(err)
 		}

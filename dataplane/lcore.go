@@ -109,11 +109,11 @@ func (lc *lcore) String() string {
 }
 
 // buildLcores places the queues' stages on lcores per the mode.
-func (sw *Switch) buildLcores() []*lcore {
+func (sw *Switch) buildLcores(pl *plane) []*lcore {
 	cpus := sw.cfg.CPUs
 	cpu := func(i int) int { return cpus[i%len(cpus)] }
 	var out []*lcore
-	for _, q := range sw.queues {
+	for _, q := range pl.queues {
 		ingress := namedStage{fmt.Sprintf("q%d.ingress", q.idx), q.ingress}
 		rest := []namedStage{}
 		for _, w := range q.workers {

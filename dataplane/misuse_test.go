@@ -1,6 +1,7 @@
 package dataplane_test
 
 import (
+	"context"
 	"errors"
 	"reflect"
 	"sync"
@@ -58,10 +59,10 @@ func TestInjectWhileStopped(t *testing.T) {
 	if st := h.InjectVSwitchEthernetIngressAsync(nil, 0, nil, id[:], 0, 0, l, noop, nil); st != inject.StatusFwpL2DriverNotReady {
 		t.Fatalf("before Start: %v", st)
 	}
-	if err := r.sw.Start(); err != nil {
+	if err := r.sw.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if err := r.sw.Stop(); err != nil {
+	if err := r.sw.Stop(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	if st := h.InjectVSwitchEthernetIngressAsync(nil, 0, nil, id[:], 0, 0, l, noop, nil); st != inject.StatusNDISPaused {
@@ -83,7 +84,7 @@ func TestInjectWhileStopped(t *testing.T) {
 func TestInjectNeedsOwnFilter(t *testing.T) {
 	r := newRig(t, rigOpts{callouts: []*dataplane.Callout{dataplane.NewInspector("with", nil), dataplane.NewInspector("without", nil)},
 		filters: []dataplane.Filter{{Name: "w", Layer: dataplane.LayerIngress, Action: dataplane.FilterCallout, Callout: "with"}}})
-	if err := r.sw.Start(); err != nil {
+	if err := r.sw.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	defer r.stop()
@@ -106,7 +107,7 @@ func TestInjectNeedsOwnFilter(t *testing.T) {
 func TestInjectWindowPastFrame(t *testing.T) {
 	r := newRig(t, rigOpts{callouts: []*dataplane.Callout{dataplane.NewInspector("i", nil)},
 		filters: []dataplane.Filter{{Name: "i", Layer: dataplane.LayerIngress, Action: dataplane.FilterCallout, Callout: "i"}}})
-	if err := r.sw.Start(); err != nil {
+	if err := r.sw.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	defer r.stop()
@@ -125,7 +126,7 @@ func TestInjectWindowPastFrame(t *testing.T) {
 // Start: no lcore panics on a callout table it was not built with.
 func TestRegisterCalloutAfterRestart(t *testing.T) {
 	r := newRig(t, rigOpts{})
-	if err := r.sw.Start(); err != nil {
+	if err := r.sw.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	r.stop()
@@ -148,7 +149,7 @@ func TestRegisterCalloutAfterRestart(t *testing.T) {
 // one of them drains, the others wait or return; no panic, no hang.
 func TestConcurrentStopAndClose(t *testing.T) {
 	r := newRig(t, rigOpts{})
-	if err := r.sw.Start(); err != nil {
+	if err := r.sw.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(20 * time.Millisecond)
@@ -159,7 +160,7 @@ func TestConcurrentStopAndClose(t *testing.T) {
 			go func() {
 				defer wg.Done()
 				if i%2 == 0 {
-					r.sw.Stop()
+					r.sw.Stop(context.Background())
 				} else {
 					r.sw.Close()
 				}
@@ -167,7 +168,7 @@ func TestConcurrentStopAndClose(t *testing.T) {
 		}
 		wg.Wait()
 	})
-	if err := r.sw.Start(); err != dataplane.ErrClosed {
+	if err := r.sw.Start(context.Background()); err != dataplane.ErrClosed {
 		t.Fatalf("Start after Close: %v", err)
 	}
 	r.checkAccounting()
@@ -401,7 +402,7 @@ func TestConfigurationMisuse(t *testing.T) {
 	if err := r.sw.RegisterCallout(dataplane.NewInspector("late", nil)); !errors.Is(err, dataplane.ErrClosed) {
 		t.Errorf("RegisterCallout after Close: %v", err)
 	}
-	if err := r.sw.Stop(); err != nil {
+	if err := r.sw.Stop(context.Background()); err != nil {
 		t.Errorf("Stop after Close: %v", err)
 	}
 	if err := r.sw.Close(); err != nil {

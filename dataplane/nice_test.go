@@ -1,6 +1,7 @@
 package dataplane_test
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -49,7 +50,7 @@ func TestLcoreNice(t *testing.T) {
 	sw.AddPort(1, 0, 0x02000000000a, gen)
 	sw.AddPort(2, 0, 0x02000000000b, sink)
 	before := threadsAtNice(t, nice)
-	if err := sw.Start(); err != nil {
+	if err := sw.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	running := threadsAtNice(t, nice)

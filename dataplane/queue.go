@@ -17,7 +17,7 @@ import (
 //	             workers (per callout) <+
 //	ingress, egress, workers --retire (MPSC)--> completion <--reap-- ports
 type queue struct {
-	sw  *Switch
+	pl  *plane
 	idx int
 
 	fwd     link[*nbl.NBL]         // ingress -> egress
@@ -48,18 +48,25 @@ type queue struct {
 	rxCnt, txCnt *stageCounters
 }
 
-func newQueue(sw *Switch, idx int, callouts []*calloutEntry) (*queue, error) {
-	cfg := sw.cfg
-	q := &queue{sw: sw, idx: idx}
-	q.rxCaches = newCacheSet(sw, cfg.Batch)
+func newQueue(pl *plane, idx int) (q *queue, err error) {
+	cfg := pl.cfg
+	q = &queue{pl: pl, idx: idx}
+	q.rxCaches = newCacheSet(pl.arena, cfg.Batch)
 	q.txCaches = q.rxCaches
 	q.rxCnt = &stageCounters{}
 	q.txCnt = q.rxCnt
 	if cfg.Mode == ModePipeline {
-		q.txCaches = newCacheSet(sw, cfg.Batch)
+		q.txCaches = newCacheSet(pl.arena, cfg.Batch)
 		q.txCnt = &stageCounters{}
 	}
-	var err error
+	defer func() {
+		if err != nil { // the caches are registered with the pools: undo
+			q.rxCaches.release()
+			if q.txCaches != q.rxCaches {
+				q.txCaches.release()
+			}
+		}
+	}()
 	if q.fwd, err = newLink[*nbl.NBL](cfg.Link, cfg.RingSize, false); err != nil {
 		return nil, err
 	}
@@ -77,7 +84,7 @@ func newQueue(sw *Switch, idx int, callouts []*calloutEntry) (*queue, error) {
 	} else if q.retireL, err = newLink[*nbl.NBL](cfg.Link, all, true); err != nil {
 		return nil, err
 	}
-	if err := q.addWorkers(callouts); err != nil {
+	if err := q.addWorkers(pl.callouts); err != nil {
 		return nil, err
 	}
 	q.ingress = newIngress(q, q.rxCnt, q.rxCaches.frames, q.fwd, int(LayerIngress))
@@ -93,13 +100,12 @@ func newQueue(sw *Switch, idx int, callouts []*calloutEntry) (*queue, error) {
 	return q, nil
 }
 
-// addWorkers gives the queue a worker for each of callouts (registered
-// after the ones it has), and its classifiers an absorb link to each. Only
-// while the switch is stopped.
+// addWorkers gives the queue a worker for each callout, with its absorb
+// links; the classifiers, built after, get a link to each.
 func (q *queue) addWorkers(callouts []*calloutEntry) error {
-	cfg := q.sw.cfg
+	cfg := q.pl.cfg
 	for _, ce := range callouts {
-		w := &Worker{q: q, ce: ce, reserve: q.txCaches.reserve, switchID: q.sw.id, discardBuf: make([]*nbl.NBL, 0, cfg.Batch),
+		w := &Worker{q: q, ce: ce, reserve: q.txCaches.reserve, switchID: q.pl.id, discardBuf: make([]*nbl.NBL, 0, cfg.Batch),
 			scratch: make([]*nbl.NBL, 0, cfg.Batch), reinj: make([]*nbl.NBL, 0, cfg.Batch)}
 		for layer := range w.absorbIn {
 			var err error
@@ -108,34 +114,8 @@ func (q *queue) addWorkers(callouts []*calloutEntry) error {
 			}
 		}
 		q.workers = append(q.workers, w)
-		for _, c := range []*classifier{q.ingressCls(), q.reinjCls(), q.egressCls()} {
-			if c != nil {
-				c.addWorker(w)
-			}
-		}
 	}
 	return nil
-}
-
-func (q *queue) ingressCls() *classifier {
-	if q.ingress == nil {
-		return nil
-	}
-	return q.ingress.cls
-}
-
-func (q *queue) reinjCls() *classifier {
-	if q.reinj == nil {
-		return nil
-	}
-	return q.reinj.cls
-}
-
-func (q *queue) egressCls() *classifier {
-	if q.egress == nil {
-		return nil
-	}
-	return q.egress.cls
 }
 
 // cacheSet is the descriptor caches of one lcore.
@@ -147,17 +127,23 @@ type cacheSet struct {
 // an eighth of the pool: descriptors idle in one lcore's cache are missing
 // from every other's (DPDK's rule: pool size well above the sum of the
 // caches).
-func newCacheSet(sw *Switch, batch int) *cacheSet {
+func newCacheSet(arena *nbl.Arena, batch int) *cacheSet {
 	size := func(pool int) int { return max(2, min(4*batch, pool/8)) }
 	return &cacheSet{
-		frames:  sw.arena.Frames().NewCache(size(sw.arena.Frames().Size())),
-		reserve: sw.arena.Reserve().NewCache(size(sw.arena.Reserve().Size())),
+		frames:  arena.Frames().NewCache(size(arena.Frames().Size())),
+		reserve: arena.Reserve().NewCache(size(arena.Reserve().Size())),
 	}
 }
 
 func (c *cacheSet) flush() {
 	c.frames.Flush()
 	c.reserve.Flush()
+}
+
+// release empties the caches into their pools and unregisters them.
+func (c *cacheSet) release() {
+	c.frames.Release()
+	c.reserve.Release()
 }
 
 // retire hands lists whose journey ended to the completion stage. Never
@@ -181,7 +167,7 @@ func (q *queue) drop(cnt *stageCounters, lists []*nbl.NBL, reason DropReason, st
 // dropped counts lists dropped for reason in cnt and captures them.
 func (q *queue) dropped(cnt *stageCounters, lists []*nbl.NBL, reason DropReason) {
 	cnt.drops[reason].add(len(lists))
-	q.sw.cfg.Capture.record(lists, CaptureDropped, reason)
+	q.pl.cfg.Capture.record(lists, CaptureDropped, reason)
 }
 
 // nowNS is the monotonic clock the stages stamp lists with, read once per

@@ -1,6 +1,7 @@
 package dataplane_test
 
 import (
+	"context"
 	"testing"
 	"time"
 
@@ -26,7 +27,7 @@ func TestReconfigureUnderLoad(t *testing.T) {
 			{Name: "block-to-c", Layer: dataplane.LayerEgress, Weight: 5, Action: dataplane.FilterBlock,
 				Conditions: []dataplane.Condition{{Field: dataplane.FieldDestinationPortID, Value: 3}}}},
 	}
-	if err := r.sw.Start(); err != nil {
+	if err := r.sw.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	extra, _ := memport.New(memport.Config{Name: "extra"})
@@ -69,7 +70,7 @@ func TestReconfigureUnderLoad(t *testing.T) {
 		}
 		time.Sleep(2 * time.Millisecond)
 	}
-	if err := r.sw.Stop(); err != nil {
+	if err := r.sw.Stop(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	r.checkAccounting()

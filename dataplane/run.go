@@ -12,83 +12,122 @@ import (
 	"github.com/wfpxdp/wfpxdp/inject"
 )
 
-// Start builds the queues' pipelines, places their stages on lcores per
-// the mode and starts them. Callouts must be registered before.
-func (sw *Switch) Start() error {
+// Start builds the data plane (the queues' pipelines, with a worker for
+// each callout registered by now), places its stages on lcores per the
+// mode and starts them. It returns once every lcore has polled its stages
+// once, so the ports are ready to receive when the caller sends. ctx
+// bounds that start only: if it ends first, Start stops what it started
+// and returns ctx's error; cancelling it later does not stop the switch.
+// Every Start builds a new data plane; counters carry on from the last.
+func (sw *Switch) Start(ctx context.Context) error {
 	sw.life.Lock()
 	defer sw.life.Unlock()
 	if sw.closed.Load() {
 		return ErrClosed
 	}
-	sw.mu.Lock()
-	defer sw.mu.Unlock()
 	if sw.running.Load() {
 		return ErrRunning
 	}
-	if err := sw.buildQueues(); err != nil {
+	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("start: %w", err)
 	}
-	sw.unloading.Store(false)
-	sw.stopRX.Store(false)
-	sw.lcores = sw.buildLcores()
+	base, err := sw.retirePlane(ctx)
+	if err != nil {
+		return fmt.Errorf("start: %w", err)
+	}
+	sw.mu.Lock()
+	pl, err := sw.newPlane()
+	if err != nil {
+		sw.mu.Unlock()
+		return fmt.Errorf("start: %w", err)
+	}
+	pl.base = base
+	sw.lcores = sw.buildLcores(pl)
 	parts := make([]string, len(sw.lcores))
 	for i, lc := range sw.lcores {
 		parts[i] = lc.String()
 	}
 	sw.plan = fmt.Sprintf("%s, %s links: %s", sw.cfg.Mode, sw.cfg.Link, strings.Join(parts, " "))
-	sw.stop = make(chan struct{})
-	qs := sw.queues
-	sw.queueSnap.Store(&qs)
+	sw.cur.Store(pl)
 	sw.running.Store(true)
 	sw.started.Store(true)
 	sw.accepting.Store(true)
-	for _, q := range sw.queues {
-		q.completion.completer.Rebind()
-	}
+	lcores := sw.lcores
+	sw.mu.Unlock()
 	var started sync.WaitGroup
-	for _, lc := range sw.lcores {
+	for _, lc := range lcores {
 		sw.wg.Add(1)
 		started.Add(1)
 		go func() {
 			defer sw.wg.Done()
-			lc.Run(sw.stop, started.Done)
+			lc.Run(pl.stop, started.Done)
 		}()
 	}
-	// Return once every lcore has polled its stages once, so the ports are
-	// ready to receive (AF_XDP fill rings stocked) when the caller sends.
-	started.Wait()
+	ready := make(chan struct{})
+	go func() {
+		started.Wait()
+		close(ready)
+	}()
+	select {
+	case <-ready:
+	case <-ctx.Done():
+		dctx, cancel := context.WithTimeout(context.Background(), DefaultDrainTimeout)
+		defer cancel()
+		if err := sw.stopLocked(dctx); err != nil {
+			return fmt.Errorf("start: %w (stopping: %v)", ctx.Err(), err)
+		}
+		return fmt.Errorf("start: %w", ctx.Err())
+	}
 	if n := sw.cfg.LcoreNice; n != 0 && !sw.cfg.NoPin {
 		note := fmt.Sprintf(" (lcores at nice %d)", n)
-		for _, lc := range sw.lcores {
+		for _, lc := range lcores {
 			if e := lc.niceErr.Load(); e != nil {
 				note = fmt.Sprintf(" (lcore nice %d refused: %v)", n, *e)
 				break
 			}
 		}
+		sw.mu.Lock()
 		sw.plan += note
+		sw.mu.Unlock()
 	}
 	return nil
 }
 
-// buildQueues builds the pipelines the first time, and gives them workers
-// for the callouts registered since; mu must be held.
-func (sw *Switch) buildQueues() error {
-	if sw.queues != nil {
-		for _, q := range sw.queues {
-			if err := q.addWorkers(sw.calloutList[len(q.workers):]); err != nil {
-				return fmt.Errorf("queue %d: %w", q.idx, err)
-			}
-		}
-		return nil
+// ErrInFlight is returned by Start when lists the last Stop could not
+// drain are still in the old data plane: starting would lose them.
+var ErrInFlight = errors.New("lists still in flight from the last stop")
+
+// retirePlane gives back the caches of the last Start's data plane and
+// returns its counters with those of the planes before it, for the next
+// plane to count on from; it first drains what a Stop cut short left in
+// it (bounded by ctx). life must be held and the switch stopped.
+func (sw *Switch) retirePlane(ctx context.Context) (Stats, error) {
+	old := sw.cur.Load()
+	if old == nil {
+		return Stats{Drops: map[string]uint64{}}, nil
 	}
-	for i := 0; i < sw.cfg.Queues; i++ {
-		q, err := newQueue(sw, i, sw.calloutList)
-		if err != nil {
-			return fmt.Errorf("queue %d: %w", i, err)
+	if old.inFlight() > 0 {
+		old.quiesce(ctx)
+		old.flushCaches()
+		if n := old.inFlight(); n > 0 {
+			return Stats{}, fmt.Errorf("%w: %d (Stop again with a longer deadline)", ErrInFlight, n)
 		}
-		sw.queues = append(sw.queues, q)
 	}
-	return nil
+	base := old.base.plus(old.stats())
+	old.release()
+	return base, nil
+}
+
+// buildQueues builds a data plane and makes it the switch's without
+// starting lcores, for tests that poll the stages by hand; mu must be
+// held.
+func (sw *Switch) buildQueues() (*plane, error) {
+	pl, err := sw.newPlane()
+	if err != nil {
+		return nil, err
+	}
+	sw.cur.Store(pl)
+	return pl, nil
 }
 
 // Plan returns the core plan in force, e.g.
@@ -102,98 +141,66 @@ func (sw *Switch) Plan() string {
 // ErrLeak is returned by Stop when frames are missing after the drain.
 var ErrLeak = errors.New("frames missing after drain")
 
-// ErrClosed is returned by Start after Close.
+// ErrClosed is returned by Start, AddPort and RegisterCallout after Close.
 var ErrClosed = errors.New("switch is closed")
+
+// DefaultDrainTimeout bounds how long Close waits for the stages to
+// drain; Stop takes its bound from its context.
+const DefaultDrainTimeout = 5 * time.Second
 
 // Stop drains the switch and stops its lcores, in the order of R7: from now
 // on classify permits instead of calling callouts, and workers discard
 // instead of reinjecting; nothing more is received; the lcores stop; then
 // the stages run on the calling goroutine until every ring is empty, every
 // injection has completed and every frame not held by a port is back in
-// the pool. It returns ErrLeak (wrapped, with the numbers) if frames are
-// missing then. The switch may be started again. Stop may be called from
-// any goroutine, also while another Stop or Close runs (it then waits for
-// that one); on a stopped switch it does nothing.
-func (sw *Switch) Stop() error {
-	ctx, cancel := context.WithTimeout(context.Background(), DefaultDrainTimeout)
-	defer cancel()
-	return sw.StopContext(ctx)
-}
-
-// DefaultDrainTimeout bounds how long Stop and Close wait for the stages
-// to drain.
-const DefaultDrainTimeout = 5 * time.Second
-
-// StopContext is Stop with the drain bounded by ctx instead of
-// DefaultDrainTimeout: when ctx ends first, the lcores are stopped and
-// whatever has not drained by then is reported (ErrLeak, with the
-// numbers) rather than waited for.
-func (sw *Switch) StopContext(ctx context.Context) error {
+// the pool, or ctx ends: then whatever has not drained is reported
+// (ErrLeak, wrapped, with the numbers) rather than waited for, and the
+// next Start tries the drain again before it builds a new plane. The
+// switch may be started again. Stop may be called from any goroutine,
+// also while another Stop or Close runs (it then waits for that one); on
+// a stopped switch it does nothing.
+func (sw *Switch) Stop(ctx context.Context) error {
 	sw.life.Lock()
 	defer sw.life.Unlock()
 	return sw.stopLocked(ctx)
 }
 
-// stopLocked is StopContext; life must be held.
+// stopLocked is Stop; life must be held.
 func (sw *Switch) stopLocked(ctx context.Context) error {
 	if !sw.running.Load() {
 		return nil
 	}
-	sw.unloading.Store(true)
-	sw.stopRX.Store(true)
-	close(sw.stop)
+	pl := sw.cur.Load()
+	pl.unloading.Store(true)
+	pl.stopRX.Store(true)
+	close(pl.stop)
 	sw.wg.Wait()
-	for _, q := range sw.queues {
+	for _, q := range pl.queues {
 		q.completion.completer.Rebind()
 	}
-	sw.quiesce(ctx)
-	for _, q := range sw.queues {
+	pl.quiesce(ctx)
+	for _, q := range pl.queues {
 		for _, w := range q.workers {
 			w.drainHeld()
 		}
 	}
-	sw.quiesce(ctx)
+	pl.quiesce(ctx)
 	// No more injections: wait out the inject calls that saw accepting
 	// set, then drain what they queued.
 	sw.accepting.Store(false)
 	for sw.injecting.Load() != 0 {
 		runtime.Gosched()
 	}
-	sw.quiesce(ctx)
+	pl.quiesce(ctx)
 	sw.mu.Lock()
 	sw.running.Store(false)
 	sw.lcores = nil
 	sw.mu.Unlock()
-	sw.flushCaches()
-	if a := sw.Accounting(); a.Leaked != 0 {
+	pl.flushCaches()
+	if a := sw.Accounting(); a.Leaked != 0 || a.InFlight != 0 {
 		return fmt.Errorf("stop: %w: %+v", ErrLeak, a)
 	}
 	return nil
-}
-
-// quiesce polls every stage on the calling goroutine until a long run of
-// rounds moves nothing and every link is empty.
-func (sw *Switch) quiesce(ctx context.Context) {
-	for quiet := 0; quiet < 64 && ctx.Err() == nil; {
-		work := 0
-		for _, q := range sw.queues {
-			work += q.ingress.Poll()
-			if q.reinj != nil {
-				work += q.reinj.pollInjected()
-			}
-			for _, w := range q.workers {
-				work += w.Poll()
-			}
-			work += q.egress.Poll()
-			work += q.completion.Poll()
-			work += q.inFlight()
-		}
-		if work == 0 {
-			quiet++
-		} else {
-			quiet = 0
-		}
-	}
 }
 
 // inFlight counts what is still in the queue's links and held lists.
@@ -210,17 +217,10 @@ func (q *queue) inFlight() int {
 	return n
 }
 
-func (sw *Switch) flushCaches() {
-	for _, q := range sw.queues {
-		q.rxCaches.flush()
-		q.txCaches.flush()
-	}
-}
-
 // Close stops the switch if it runs, destroys the callouts' injection
 // handles (R7: after their injections have completed), closes every port
 // and detaches from the engine. The switch cannot be started again; a
-// second Close does nothing.
+// second Close does nothing. The drain is bounded by DefaultDrainTimeout.
 func (sw *Switch) Close() error {
 	sw.life.Lock()
 	defer sw.life.Unlock()
@@ -238,28 +238,20 @@ func (sw *Switch) Close() error {
 		}
 	}
 	sw.mu.Unlock()
-	for i := range sw.ports {
-		if p := sw.ports[i].Load(); p != nil {
+	for i := range sw.ports.slots {
+		if p := sw.ports.slots[i].Load(); p != nil {
 			p.state.Store(portDraining)
 			sw.finishPort(p)
 		}
 	}
 	sw.eng.Detach(target{sw})
+	if pl := sw.cur.Load(); pl != nil {
+		pl.release()
+	}
 	if a := sw.Accounting(); a.Leaked != 0 && err == nil {
 		err = fmt.Errorf("close: %w: %+v", ErrLeak, a)
 	}
 	return err
-}
-
-// portDrained records that queue qi has finished draining detached port p;
-// after the last queue the port is gone.
-func (sw *Switch) portDrained(p *Port, qi int) {
-	if p.drainedQueues.Add(1) == int32(len(p.queues)) {
-		p.state.Store(portGone)
-		sw.ports[p.slot].CompareAndSwap(p, nil)
-		sw.portsChanged()
-		close(p.closed)
-	}
 }
 
 // BusyNS returns the estimated nanoseconds the lcores spent in rounds that
@@ -306,35 +298,36 @@ func (sw *Switch) Accounting() Accounting {
 		FramesTotal: sw.arena.Frames().Size(), FramesFree: sw.arena.Frames().Available(),
 		ReserveTotal: sw.arena.Reserve().Size(), ReserveFree: sw.arena.Reserve().Available(),
 	}
-	for i := range sw.ports {
-		if p := sw.ports[i].Load(); p != nil {
+	for i := range sw.ports.slots {
+		if p := sw.ports.slots[i].Load(); p != nil {
 			for _, d := range p.queues {
 				a.FramesInPort += d.Held()
 			}
 		}
 	}
+	if pl := sw.cur.Load(); pl != nil && !sw.running.Load() {
+		a.InFlight = pl.inFlight()
+	}
 	if !sw.running.Load() {
-		for _, q := range sw.queueList() {
-			a.InFlight += q.inFlight()
-		}
 		a.Leaked = a.FramesTotal - a.FramesFree - a.FramesInPort - a.InFlight
 	}
 	return a
 }
 
-// queueList returns the queues as the last Start left them (nil before),
-// for readers on any goroutine.
-func (sw *Switch) queueList() []*queue {
-	if qs := sw.queueSnap.Load(); qs != nil {
-		return *qs
+// Stats sums the counters of every queue, since New: the data plane's of
+// the last Start and those of the planes before it.
+func (sw *Switch) Stats() Stats {
+	pl := sw.cur.Load()
+	if pl == nil {
+		return Stats{Drops: map[string]uint64{}}
 	}
-	return nil
+	return pl.base.plus(pl.stats())
 }
 
-// Stats sums the counters of every queue.
-func (sw *Switch) Stats() Stats {
+// stats sums the counters of the plane's queues.
+func (pl *plane) stats() Stats {
 	st := Stats{Drops: map[string]uint64{}}
-	for _, q := range sw.queueList() {
+	for _, q := range pl.queues {
 		var qrx uint64
 		for i, c := range []*stageCounters{q.rxCnt, q.txCnt} {
 			if i == 1 && c == q.rxCnt {
@@ -365,4 +358,29 @@ func (sw *Switch) Stats() Stats {
 		st.CompletionPanics += p
 	}
 	return st
+}
+
+// plus returns the sum of two sets of counters.
+func (a Stats) plus(b Stats) Stats {
+	s := Stats{RX: a.RX + b.RX, TX: a.TX + b.TX, Classified: a.Classified + b.Classified,
+		Absorbed: a.Absorbed + b.Absorbed, Reinjected: a.Reinjected + b.Reinjected, Flooded: a.Flooded + b.Flooded,
+		Completions: a.Completions + b.Completions, Discarded: a.Discarded + b.Discarded,
+		TotalDrops: a.TotalDrops + b.TotalDrops, InjectRefused: a.InjectRefused + b.InjectRefused,
+		CompletionPanics: a.CompletionPanics + b.CompletionPanics, MisusedDescriptorsPut: a.MisusedDescriptorsPut + b.MisusedDescriptorsPut,
+		Drops: map[string]uint64{}}
+	for _, d := range []map[string]uint64{a.Drops, b.Drops} {
+		for k, v := range d {
+			s.Drops[k] += v
+		}
+	}
+	s.QueueRX = make([]uint64, max(len(a.QueueRX), len(b.QueueRX)))
+	for i := range s.QueueRX {
+		if i < len(a.QueueRX) {
+			s.QueueRX[i] += a.QueueRX[i]
+		}
+		if i < len(b.QueueRX) {
+			s.QueueRX[i] += b.QueueRX[i]
+		}
+	}
+	return s
 }

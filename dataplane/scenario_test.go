@@ -1,6 +1,7 @@
 package dataplane_test
 
 import (
+	"context"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -121,7 +122,7 @@ func TestModifyAndInject(t *testing.T) {
 // TestG2Statuses in the package checks the statuses deterministically.
 func TestPortDetachedInFlight(t *testing.T) {
 	r, rw := newRewriterRig(t, dataplane.ModeRTC, 0, 2e6)
-	if err := r.sw.Start(); err != nil {
+	if err := r.sw.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(20 * time.Millisecond)

@@ -86,12 +86,7 @@ type Switch struct {
 	eng   *inject.Engine
 	fdb   *macTable
 
-	ports   [maxPorts]atomic.Pointer[Port] // by slot
-	portGen atomic.Uint64                  // bumped on every port add and remove
-	// active is a snapshot of the non-nil slots, rebuilt under mu on every
-	// change, so the stages loop over the ports there are, not 64 slots.
-	active  atomic.Pointer[[]*Port]
-	portsMu sync.Mutex // serialises portsChanged
+	ports   portTable
 	filters atomic.Pointer[filterSet]
 
 	mu           sync.Mutex
@@ -99,20 +94,16 @@ type Switch struct {
 	nextFilterID uint64                   // mu protects nextFilterID: the last id given
 	callouts     map[string]*calloutEntry // mu protects callouts
 	calloutList  []*calloutEntry          // mu protects calloutList: by id
-	queues       []*queue                 // built by Start
 	lcores       []*lcore                 // mu protects lcores: running lcores
 	plan         string                   // the core plan in force, for printing
-	failed       map[uint32]error         // mu protects failed: ports detached because their driver failed
-	stop         chan struct{}            // closed to stop the lcores
 	wg           sync.WaitGroup
 
-	// finishCopyFn is finishCopy as a func value, made once: a method value
-	// taken per reinjection would allocate.
-	finishCopyFn nbl.CompleteFunc
+	// cur is the data plane of the last Start (nil before the first): the
+	// queues injections go to and Stats and Accounting read. Replaced only
+	// by Start, under life, with the lcores of the one before stopped.
+	cur atomic.Pointer[plane]
 
-	running   atomic.Bool
-	unloading atomic.Bool // R7: classify permits instead of calling callouts
-	stopRX    atomic.Bool // drain: no more receiving
+	running atomic.Bool
 
 	// life serialises Start, Stop and Close, which may be called from any
 	// goroutine, at once; a Stop waits for a concurrent one to finish.
@@ -121,11 +112,10 @@ type Switch struct {
 
 	// Injections (see target.Inject): accepting is true from Start until
 	// Stop's last drain; started once a Start has run; injecting counts
-	// inject calls inside target.Inject; queueSnap is the queues for them.
+	// inject calls inside target.Inject.
 	accepting atomic.Bool
 	started   atomic.Bool
 	injecting atomic.Int64
-	queueSnap atomic.Pointer[[]*queue]
 }
 
 // WithDefaults returns c with every zero size replaced by its default (see
@@ -170,7 +160,6 @@ func New(eng *inject.Engine, cfg Config) (*Switch, error) {
 	}
 	sw := &Switch{cfg: cfg, id: cfg.ID, arena: arena, eng: eng, fdb: newMACTable(cfg.FDBSize),
 		callouts: map[string]*calloutEntry{}}
-	sw.finishCopyFn = sw.finishCopy
 	fs, _ := compileFilters(nil, nil)
 	sw.filters.Store(fs)
 	eng.Attach(target{sw})
@@ -203,7 +192,7 @@ func (t target) PortValid(id uint32, nic uint16) bool {
 	if id == 0 {
 		return true
 	}
-	p := t.sw.portByID(id)
+	p := t.sw.ports.byID(id)
 	return p != nil && p.attached() && nic <= p.MaxNIC
 }
 
@@ -229,7 +218,7 @@ func (t target) Inject(inj inject.Injection) inject.Status {
 		}
 		return inject.StatusFwpL2DriverNotReady
 	}
-	qs := *sw.queueSnap.Load()
+	qs := sw.cur.Load().queues
 	q := qs[int(inj.Lists.Queue)%len(qs)]
 	if !enqueueOne(q.inj, inj) {
 		return inject.StatusInsufficientResources
@@ -239,26 +228,15 @@ func (t target) Inject(inj inject.Injection) inject.Status {
 
 // ---- ports ----
 
-func (sw *Switch) portByID(id uint32) *Port {
-	for _, p := range sw.activePorts() {
-		if p.ID == id {
-			return p
-		}
-	}
-	return nil
-}
-
 // PortErr returns why the switch detached port id on its own (its driver
 // failed), or nil if it has not (or there is no such port).
 func (sw *Switch) PortErr(id uint32) error {
-	for i := range sw.ports {
-		if p := sw.ports[i].Load(); p != nil && p.ID == id {
+	for i := range sw.ports.slots {
+		if p := sw.ports.slots[i].Load(); p != nil && p.ID == id {
 			return p.Err()
 		}
 	}
-	sw.mu.Lock()
-	defer sw.mu.Unlock()
-	if e, ok := sw.failed[id]; ok {
+	if e, ok := sw.ports.failure(id); ok {
 		return e
 	}
 	return nil
@@ -280,12 +258,12 @@ func (sw *Switch) AddPort(id uint32, maxNIC uint16, mac MAC, drivers ...Driver) 
 			return nil, fmt.Errorf("add port %d: no driver for queue %d", id, q)
 		}
 	}
-	if sw.portByID(id) != nil {
+	if sw.ports.byID(id) != nil {
 		return nil, fmt.Errorf("add port %d: id in use", id)
 	}
 	slot := -1
-	for i := range sw.ports {
-		if sw.ports[i].Load() == nil {
+	for i := range sw.ports.slots {
+		if sw.ports.slots[i].Load() == nil {
 			slot = i
 			break
 		}
@@ -297,8 +275,8 @@ func (sw *Switch) AddPort(id uint32, maxNIC uint16, mac MAC, drivers ...Driver) 
 	if mac != 0 && !sw.fdb.pin(mac, slot) {
 		return nil, fmt.Errorf("add port %d: forwarding database full around %v", id, mac)
 	}
-	sw.ports[slot].Store(p)
-	sw.portsChanged()
+	sw.ports.slots[slot].Store(p)
+	sw.ports.changed()
 	return p, nil
 }
 
@@ -307,7 +285,7 @@ func (sw *Switch) AddPort(id uint32, maxNIC uint16, mac MAC, drivers ...Driver) 
 func (sw *Switch) AddStaticMAC(id uint32, mac MAC) error {
 	sw.mu.Lock()
 	defer sw.mu.Unlock()
-	p := sw.portByID(id)
+	p := sw.ports.byID(id)
 	if p == nil || !p.attached() {
 		return fmt.Errorf("static MAC %v: no attached port %d", mac, id)
 	}
@@ -328,13 +306,13 @@ func (sw *Switch) AddStaticMAC(id uint32, mac MAC) error {
 // completion stages have drained it.
 func (sw *Switch) RemovePort(id uint32) error {
 	sw.mu.Lock()
-	p := sw.portByID(id)
+	p := sw.ports.byID(id)
 	if p == nil || !p.state.CompareAndSwap(portAttached, portDraining) {
 		sw.mu.Unlock()
 		return fmt.Errorf("remove port %d: no such attached port", id)
 	}
 	sw.fdb.forget(p.slot)
-	sw.portsChanged()
+	sw.ports.changed()
 	running := sw.running.Load()
 	sw.mu.Unlock()
 	if !running {
@@ -345,36 +323,6 @@ func (sw *Switch) RemovePort(id uint32) error {
 	return nil
 }
 
-// checkDrivers detaches ports whose driver reports a failure; the
-// completion stages then drain them like a RemovePort.
-func (sw *Switch) checkDrivers() {
-	for i := range sw.ports {
-		p := sw.ports[i].Load()
-		if p == nil || !p.attached() {
-			continue
-		}
-		for _, d := range p.queues {
-			f, ok := d.(Failer)
-			if !ok {
-				continue
-			}
-			if err := f.Err(); err != nil && p.state.CompareAndSwap(portAttached, portDraining) {
-				failure := err // a copy: taking err's address would heap-allocate it on every check
-				p.failure.Store(&failure)
-				sw.mu.Lock()
-				if sw.failed == nil {
-					sw.failed = map[uint32]error{}
-				}
-				sw.failed[p.ID] = err
-				sw.mu.Unlock()
-				sw.fdb.forget(p.slot)
-				sw.portsChanged()
-				break
-			}
-		}
-	}
-}
-
 // finishPort closes a draining port's drivers and takes back every frame
 // they hold (ReleaseDriver); used when the switch is stopped.
 func (sw *Switch) finishPort(p *Port) {
@@ -382,38 +330,12 @@ func (sw *Switch) finishPort(p *Port) {
 	for _, d := range p.queues {
 		ReleaseDriver(d, sw.arena)
 	}
-	p.state.Store(portGone)
-	sw.ports[p.slot].CompareAndSwap(p, nil)
-	sw.portsChanged()
-	close(p.closed)
-}
-
-// portsChanged rebuilds the active-port snapshot and invalidates the
-// stages' port caches.
-func (sw *Switch) portsChanged() {
-	sw.portsMu.Lock()
-	defer sw.portsMu.Unlock()
-	var act []*Port
-	for i := range sw.ports {
-		if p := sw.ports[i].Load(); p != nil {
-			act = append(act, p)
-		}
-	}
-	sw.active.Store(&act)
-	sw.portGen.Add(1)
+	sw.ports.gone(p)
 }
 
 // Ports returns the ports attached now (or draining after a detach).
 func (sw *Switch) Ports() []*Port {
-	return append([]*Port(nil), sw.activePorts()...)
-}
-
-// activePorts returns the ports in use (attached or draining).
-func (sw *Switch) activePorts() []*Port {
-	if a := sw.active.Load(); a != nil {
-		return *a
-	}
-	return nil
+	return append([]*Port(nil), sw.ports.active()...)
 }
 
 // ---- callouts and filters ----

@@ -44,7 +44,7 @@ func (w *Worker) SwitchID() []byte { return w.switchID[:] }
 func (w *Worker) Incoming(l *nbl.NBL) Incoming {
 	var in Incoming
 	parseEthernetTags(l.Data(), &in)
-	in.VSwitchID = &w.q.sw.id
+	in.VSwitchID = &w.q.pl.id
 	v := &l.VSwitch
 	in.SourcePortID, in.SourceNICIndex, in.L2Flags = v.SourcePortID, v.SourceNICIndex, v.L2Flags
 	if v.Flags&nbl.MetaDestinationPortID != 0 {
@@ -111,9 +111,9 @@ func (w *Worker) Reinject(lists []*nbl.NBL) {
 		lists = lists[n:]
 		var fn nbl.CompleteFunc
 		if !first.OwnsFrame() || first.IsClone() {
-			fn = w.q.sw.finishCopyFn
+			fn = w.q.pl.finishCopyFn
 		}
-		st := w.ce.handle.InjectVSwitchEthernetIngressAsync(nil, 0, nil, w.q.sw.id[:],
+		st := w.ce.handle.InjectVSwitchEthernetIngressAsync(nil, 0, nil, w.q.pl.id[:],
 			first.VSwitch.SourcePortID, first.VSwitch.SourceNICIndex, nbl.Link(run), fn, nil)
 		if st != inject.StatusSuccess {
 			for _, l := range run {
@@ -199,20 +199,20 @@ func (w *Worker) Poll() int {
 			continue
 		}
 		batch := w.scratch[:n]
-		if w.q.sw.cfg.StageStamps {
+		if w.q.pl.cfg.StageStamps {
 			now := nowNS()
 			for _, l := range batch {
 				l.Stamps[nbl.StampAbsorb] = now
 			}
 		}
-		if w.q.sw.unloading.Load() || w.ce.c.Worker == nil {
+		if w.q.pl.unloading.Load() || w.ce.c.Worker == nil {
 			w.Discard(batch...) // R7: workers free, not inject, while unloading
 		} else {
 			w.ce.c.Worker(w, batch)
 		}
 		total += n
 	}
-	if total == 0 && len(w.held) > 0 && w.ce.c.Worker != nil && !w.q.sw.unloading.Load() {
+	if total == 0 && len(w.held) > 0 && w.ce.c.Worker != nil && !w.q.pl.unloading.Load() {
 		before := len(w.held)
 		w.ce.c.Worker(w, nil)
 		total += max(0, before-len(w.held)) // lists it ended

@@ -110,3 +110,19 @@ func (c *Completer) flushOriginals() {
 // goroutine (say, the one that drains a stopped switch). Call it only while
 // no Complete runs.
 func (c *Completer) Rebind() { c.goid.Store(0) }
+
+// Release unregisters the Completer from its engine, for an owner that
+// is done with it (a switch's data plane that a later Start replaces).
+// Call it only while no Complete runs; the Completer must not be used
+// after.
+func (c *Completer) Release() {
+	e := c.eng
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for i, x := range e.completers {
+		if x == c {
+			e.completers = append(e.completers[:i], e.completers[i+1:]...)
+			return
+		}
+	}
+}

@@ -113,7 +113,7 @@ func runSwitch(args []string, stdout, stderr io.Writer) error {
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
 	sw := rt.Switch
-	if err := sw.Start(); err != nil {
+	if err := sw.Start(ctx); err != nil { // Ctrl-C during the start ends it
 		rt.Close()
 		o.stop(stderr, true)
 		return err

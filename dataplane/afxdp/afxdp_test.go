@@ -1,6 +1,7 @@
 package afxdp_test
 
 import (
+	"context"
 	"encoding/binary"
 	"fmt"
 	"net"
@@ -143,7 +144,7 @@ func TestForwardOverVeth(t *testing.T) {
 			}
 			stop := make(chan struct{})
 			got := receiver(t, topo, topo.Pairs[1].Peer, stop)
-			if err := sw.Start(); err != nil {
+			if err := sw.Start(context.Background()); err != nil {
 				t.Fatal(err)
 			}
 			send(t, topo, topo.Pairs[0].Peer, topo.Pairs[0].PeerMAC, topo.Pairs[1].PeerMAC, n)
@@ -181,7 +182,7 @@ func TestLinkDeletedMidFlight(t *testing.T) {
 	skipUnlessPrivileged(t)
 	topo := afxdptest.Topology(t, 2, 1)
 	sw, _, _ := vswitch(t, topo, dataplane.Config{NoPin: true}, afxdp.SocketOptions{NeedWakeup: true})
-	if err := sw.Start(); err != nil {
+	if err := sw.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	done := make(chan struct{})
@@ -268,7 +269,7 @@ func TestFillRingStarvation(t *testing.T) {
 		afxdp.SocketOptions{NeedWakeup: true})
 	stop := make(chan struct{})
 	got := receiver(t, topo, topo.Pairs[1].Peer, stop)
-	if err := sw.Start(); err != nil {
+	if err := sw.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	gen, err := afxdp.NewLiveGenerator()
@@ -332,7 +333,7 @@ func TestMultiQueue(t *testing.T) {
 	sw, ports, _ := vswitch(t, topo, dataplane.Config{NoPin: true, Queues: 2}, afxdp.SocketOptions{NeedWakeup: true})
 	stop := make(chan struct{})
 	got := receiverFor(t, topo, topo.Pairs[1].Peer, 0x0800, func(b []byte) bool { return len(b) >= 34 && b[23] == 253 }, stop)
-	if err := sw.Start(); err != nil {
+	if err := sw.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	sendFlows(t, topo, topo.Pairs[0].Peer, topo.Pairs[0].PeerMAC, topo.Pairs[1].PeerMAC, n)

@@ -1,6 +1,7 @@
 package config_test
 
 import (
+	"context"
 	"encoding/binary"
 	"errors"
 	"os"
@@ -123,7 +124,7 @@ func TestMemoryExampleRuns(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer rt.Close()
-	if err := rt.Switch.Start(); err != nil {
+	if err := rt.Switch.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	sink := rt.Ports[1].Memory[0]
@@ -163,7 +164,7 @@ func TestAFXDPExampleRuns(t *testing.T) {
 	isProbe := func(b []byte) bool { return len(b) >= 22 && binary.BigEndian.Uint32(b[18:]) == marker }
 	stop := make(chan struct{})
 	got := afxdptest.Receiver(t, topo, topo.Pairs[1].Peer, 0x0800, isProbe, stop)
-	if err := rt.Switch.Start(); err != nil {
+	if err := rt.Switch.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	dst := topo.Pairs[1].PeerMAC

@@ -1,6 +1,7 @@
 package config_test
 
 import (
+	"context"
 	"fmt"
 	"time"
 
@@ -21,7 +22,7 @@ func Example() {
 		fmt.Println(err)
 		return
 	}
-	rt.Switch.Start()
+	rt.Switch.Start(context.Background())
 	sink := rt.Ports[1].Memory[0] // port "sink", queue 0
 	for n, _ := sink.Received(); n < 200000; n, _ = sink.Received() {
 		time.Sleep(time.Millisecond)

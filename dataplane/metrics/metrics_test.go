@@ -1,6 +1,7 @@
 package metrics_test
 
 import (
+	"context"
 	"io"
 	"net/http"
 	"regexp"
@@ -73,7 +74,7 @@ func TestScrapeDuringRun(t *testing.T) {
 	}
 	defer srv.Close()
 	url := "http://" + srv.Addr() + "/metrics"
-	if err := sw.Start(); err != nil {
+	if err := sw.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	defer sw.Close()

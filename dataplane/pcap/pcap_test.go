@@ -3,6 +3,7 @@ package pcap_test
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -47,7 +48,7 @@ func run(t *testing.T, n uint64, c *dataplane.Capture) (uint64, dataplane.Stats)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := sw.Start(); err != nil {
+	if err := sw.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(10 * time.Second)
