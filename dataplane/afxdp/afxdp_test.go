@@ -136,8 +136,11 @@ func TestForwardOverVeth(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			const n = 20000
 			topo := afxdptest.Topology(t, 2, 1)
-			sw, ports, progs := vswitch(t, topo, dataplane.Config{NoPin: true},
-				afxdp.SocketOptions{NeedWakeup: tc.needWakeup, Mode: tc.mode})
+			// Rings of 4 096 (and the frames to stock them): an unpinned
+			// lcore preempted for tens of ms under -race, with other
+			// packages' tests on the same CPUs, still finds room.
+			sw, ports, progs := vswitch(t, topo, dataplane.Config{NoPin: true, Frames: 16384},
+				afxdp.SocketOptions{NeedWakeup: tc.needWakeup, Mode: tc.mode, RingSize: 4096})
 			if tc.inspect {
 				sw.RegisterCallout(dataplane.NewInspector("inspect", nil))
 				sw.SetFilters([]dataplane.Filter{{Name: "i", Layer: dataplane.LayerIngress, Action: dataplane.FilterCallout, Callout: "inspect"}})
