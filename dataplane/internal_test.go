@@ -127,7 +127,7 @@ func TestStagesZeroAllocs(t *testing.T) {
 				}
 				q.ingress.Poll()
 				for _, w := range q.workers {
-					w.Poll()
+					w.poll()
 				}
 				q.ingress.Poll() // the reinjected lists
 				q.egress.Poll()
@@ -332,7 +332,7 @@ func TestFloodCopyReinjectZeroAllocs(t *testing.T) {
 	round := func() {
 		q.ingress.Poll()
 		q.egress.Poll()
-		q.workers[0].Poll()
+		q.workers[0].poll()
 		q.ingress.Poll()
 		q.egress.Poll()
 		q.completion.Poll()
@@ -725,7 +725,7 @@ func BenchmarkAbsorbRound(b *testing.B) {
 			round := func() int {
 				n := q.ingress.Poll()
 				for _, w := range q.workers {
-					w.Poll()
+					w.poll()
 				}
 				q.ingress.pollInjected()
 				q.egress.Poll()

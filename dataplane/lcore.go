@@ -117,7 +117,7 @@ func (sw *Switch) buildLcores(pl *plane) []*lcore {
 		ingress := namedStage{fmt.Sprintf("q%d.ingress", q.idx), q.ingress}
 		rest := []namedStage{}
 		for _, w := range q.workers {
-			rest = append(rest, namedStage{fmt.Sprintf("q%d.absorb:%s", q.idx, w.ce.c.Name), w})
+			rest = append(rest, namedStage{fmt.Sprintf("q%d.absorb:%s", q.idx, w.ce.c.Name), workerStage{w}})
 		}
 		switch {
 		case q.reinj != nil:

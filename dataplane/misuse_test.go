@@ -241,6 +241,11 @@ func TestSwitchExportsNoInjectBypass(t *testing.T) {
 			t.Errorf("(*Switch).%s is exported", name)
 		}
 	}
+	// The worker's stage is the lcore's: worker code polling it from
+	// inside would run itself again.
+	if _, ok := reflect.TypeOf(&dataplane.Worker{}).MethodByName("Poll"); ok {
+		t.Error("(*Worker).Poll is exported")
+	}
 }
 
 // R31: a callout that allows L2 batch classify may not clone the packets

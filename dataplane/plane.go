@@ -96,7 +96,7 @@ func (pl *plane) quiesce(ctx context.Context) {
 				work += q.reinj.pollInjected()
 			}
 			for _, w := range q.workers {
-				work += w.Poll()
+				work += w.poll()
 			}
 			work += q.egress.Poll()
 			work += q.completion.Poll()

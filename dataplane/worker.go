@@ -189,9 +189,15 @@ func (w *Worker) TakeHeld() []*nbl.NBL {
 	return h
 }
 
-// Poll is the absorb worker stage: it takes what the classify stages
+// workerStage is a Worker as the lcore runs it: unexported, so that a
+// callout's worker code cannot poll its own stage from inside it.
+type workerStage struct{ w *Worker }
+
+func (s workerStage) Poll() int { return s.w.poll() }
+
+// poll is the absorb worker stage: it takes what the classify stages
 // absorbed for this callout and hands it to the callout's Worker.
-func (w *Worker) Poll() int {
+func (w *Worker) poll() int {
 	total := 0
 	for layer := range w.absorbIn {
 		n := w.absorbIn[layer].DequeueBurst(w.scratch[:cap(w.scratch)])
