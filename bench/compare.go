@@ -299,24 +299,44 @@ func DropPairs(m map[string]uint64) string {
 }
 
 // ComparePipeline runs the in-memory pipeline scenario runs times with the
-// subject's links and, if baseline is true, runs times with channel links,
-// alternated, and reports medians. Progress lines go to progress (nil:
-// none); hgrm, if not nil, receives the subject's last latency
-// distribution in HdrHistogram's percentile text format.
-func ComparePipeline(o PipelineOptions, runs int, baseline bool, progress io.Writer, hgrm io.Writer, plotPath string) (*Report, error) {
+// subject's options and, with a baseline, runs times with the baseline's,
+// alternated, and reports medians. The baselines: "chan" (the same path
+// with channel links) and "forward" (the same links on the forward path:
+// the ratio is then what absorbing and reinjecting costs against
+// forwarding); "" runs none. Progress lines go to progress (nil: none);
+// hgrm, if not nil, receives the subject's last latency distribution in
+// HdrHistogram's percentile text format.
+func ComparePipeline(o PipelineOptions, runs int, baseline string, progress io.Writer, hgrm io.Writer, plotPath string) (*Report, error) {
 	rep := &Report{Envelope: NewEnvelope("bench", "pipeline-mem"), Path: string(o.Path), Mode: o.Mode.String(), Link: o.Link.String(),
 		FrameSize: max(o.FrameSize, 64), FrameSizes: o.FrameSizes, Batch: o.Batch, Flows: max(o.Flows, 1), FlowOrder: flowOrderName(o.FlowOrder)}
-	err := alternate(rep, runs, baseline, "chan", func(subject bool, i, of int) (*Result, error) {
+	switch baseline {
+	case "", PipelineBaselineChan, PipelineBaselineForward:
+	default:
+		return nil, fmt.Errorf("pipeline baseline %q: want %s, %s or none", baseline, PipelineBaselineChan, PipelineBaselineForward)
+	}
+	err := alternate(rep, runs, baseline != "", baseline, func(subject bool, i, of int) (*Result, error) {
 		ro := o
+		name := ro.Link.String()
 		if !subject {
-			ro.Link = dataplane.LinkChan
+			name = baseline
+			if baseline == PipelineBaselineForward {
+				ro.Path = PathForward
+			} else {
+				ro.Link = dataplane.LinkChan
+			}
 		}
-		ro.Progress = progressPrinter(progress, i, of, ro.Link.String())
+		ro.Progress = progressPrinter(progress, i, of, name)
 		r, err := RunPipeline(ro)
 		return r, err
 	}, hgrm, plotPath)
 	return rep, err
 }
+
+// The baselines ComparePipeline runs.
+const (
+	PipelineBaselineChan    = "chan"    // the same path, channel links
+	PipelineBaselineForward = "forward" // the forward path, the same links
+)
 
 // CompareAFXDP runs an AF_XDP scenario on its own veth pairs and namespace
 // (built once, torn down at the end), the switch alternated with the

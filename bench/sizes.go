@@ -28,9 +28,9 @@ type SizesReport struct {
 }
 
 // RunSizes runs pipeline-mem at each frame size (runs of subject and, with
-// baseline, the channel baseline, alternated) and reports the throughput
+// baseline, that baseline (see ComparePipeline), alternated) and reports the throughput
 // per size; plotPath, if set, gets Mpps and Gb/s against the size.
-func RunSizes(o PipelineOptions, sizes []int, runs int, baseline bool, progress io.Writer, plotPath string) (*SizesReport, error) {
+func RunSizes(o PipelineOptions, sizes []int, runs int, baseline string, progress io.Writer, plotPath string) (*SizesReport, error) {
 	rep := &SizesReport{Envelope: NewEnvelope("bench", "sizes"), Path: string(o.Path), Mode: o.Mode.String()}
 	for _, size := range sizes {
 		so := o

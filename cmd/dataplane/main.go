@@ -18,6 +18,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/pprof"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -188,7 +189,7 @@ func parseBench(sc *scenarioDef, args []string, stdout, stderr io.Writer) (*benc
 	b.frameSize = fs.String("frame-size", "64", "frame size in bytes (60..1792); in-memory scenarios also take imix (7:4:1 of 64, 570, 1518 bytes) or a list sent in turn, e.g. 64,1518")
 	b.batch = fs.Int("batch", 32, "packets per burst, 1..256 (AF_XDP scenarios: 64, the most the kernel's copy-mode RX posts at once)")
 	b.rate = fs.Float64("rate", 0, "offered packets per second (0: as many as the switch takes)")
-	b.baseline = fs.String("baseline", "none", "baseline run alternately in the same command: chan (pipeline-mem, ring) | asavie (afxdp-*) | syncpool (pool) | none")
+	b.baseline = fs.String("baseline", "none", "baseline run alternately in the same command: chan or forward (pipeline-mem, sizes), chan (ring), asavie (afxdp-*), syncpool (pool), none")
 	b.runs = fs.Int("runs", 1, "runs of the subject (and of the baseline); medians are reported")
 	b.cpus = fs.String("cores", "", "CPUs to pin to, e.g. 0,1 (default: all this process may use; afxdp-*: the generator gets the first)")
 	b.filters = fs.Int("filters", 100, "extra non-matching filters installed (shows the filter index at work)")
@@ -349,15 +350,26 @@ func (b *benchCmd) given(name string) bool {
 
 // withBaseline checks --baseline against the scenario.
 func (b *benchCmd) withBaseline() (bool, error) {
-	want := map[string]string{"pipeline-mem": "chan", "sizes": "chan", "ring": "chan", "pool": "syncpool",
-		bench.ScenarioVSwitch: "asavie", bench.ScenarioRXDrop: "asavie", bench.ScenarioL2Fwd: "asavie"}[b.sc.name]
-	switch *b.baseline {
-	case "none", "":
-		return false, nil
-	case want:
-		return true, nil
+	name, err := b.baselineName()
+	return name != "", err
+}
+
+// baselineName checks --baseline against the scenario and returns it ("":
+// none).
+func (b *benchCmd) baselineName() (string, error) {
+	want := map[string][]string{"pipeline-mem": {bench.PipelineBaselineChan, bench.PipelineBaselineForward},
+		"sizes": {bench.PipelineBaselineChan, bench.PipelineBaselineForward}, "ring": {"chan"}, "pool": {"syncpool"},
+		bench.ScenarioVSwitch: {"asavie"}, bench.ScenarioRXDrop: {"asavie"}, bench.ScenarioL2Fwd: {"asavie"}}[b.sc.name]
+	if *b.baseline == "none" || *b.baseline == "" {
+		return "", nil
 	}
-	return false, fmt.Errorf("--baseline %q: bench %s takes --baseline %s or none", *b.baseline, b.sc.name, want)
+	if slices.Contains(want, *b.baseline) {
+		return *b.baseline, nil
+	}
+	if len(want) == 0 {
+		return "", fmt.Errorf("--baseline %q: bench %s takes no baseline", *b.baseline, b.sc.name)
+	}
+	return "", fmt.Errorf("--baseline %q: bench %s takes --baseline %s or none", *b.baseline, b.sc.name, strings.Join(want, ", "))
 }
 
 // progress is where live lines go: stderr, or nowhere with --json.
@@ -443,9 +455,10 @@ func (b *benchCmd) afxdp() error {
 func (b *benchCmd) pipelineMem() error {
 	header := fmt.Sprintf("pipeline-mem: path %s, mode %s, %d-byte frames, %v per run, in-memory port (no privileges needed)",
 		b.o.Path, b.o.Mode, b.o.FrameSize, b.o.Duration)
+	base, _ := b.baselineName() // compare checks it first
 	return b.compare(header, func(ob *observer, withBase bool, hw io.Writer) (*bench.Report, error) {
 		b.o.Observe = ob.Observe
-		return bench.ComparePipeline(b.o, *b.runs, withBase, b.progress(), hw, *b.plotFile)
+		return bench.ComparePipeline(b.o, *b.runs, base, b.progress(), hw, *b.plotFile)
 	})
 }
 
@@ -565,16 +578,17 @@ func (b *benchCmd) tcp() error {
 }
 
 func (b *benchCmd) sizes() error {
-	withBase, err := b.withBaseline()
+	base, err := b.baselineName()
 	if err != nil {
 		return err
 	}
+	withBase := base != ""
 	sizes, err := bench.ParseFrameSizes(*b.sizeList, 60, 1792)
 	if err != nil {
 		return fmt.Errorf("--sizes: %v", err)
 	}
 	defer b.stopOnSignal()()
-	rep, err := bench.RunSizes(b.o, sizes, *b.runs, withBase, b.progress(), *b.plotFile)
+	rep, err := bench.RunSizes(b.o, sizes, *b.runs, base, b.progress(), *b.plotFile)
 	if rep == nil {
 		return err
 	}
@@ -584,7 +598,7 @@ func (b *benchCmd) sizes() error {
 	w := b.stdout
 	fmt.Fprintf(w, "\nsizes (%s, %s), %v per run, median of %d\ncores %s\n%6s %10s %9s", rep.Path, rep.Mode, b.o.Duration, *b.runs, rep.Cores, "size", "Mpps", "Gb/s")
 	if withBase {
-		fmt.Fprintf(w, " %10s %7s", "chan Mpps", "ratio")
+		fmt.Fprintf(w, " %10s %7s", base+" Mpps", "ratio")
 	}
 	fmt.Fprintln(w)
 	for _, st := range rep.Steps {

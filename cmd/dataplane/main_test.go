@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"math"
 	"os"
 	"strings"
 	"testing"
@@ -71,6 +72,36 @@ func TestBenchPipelineMemJSON(t *testing.T) {
 	_ = num(t, m, "allocs_per_packet")
 	_ = num(t, m, "gc_cycles")
 	_ = num(t, m, "duration_s")
+}
+
+// --baseline forward runs the forward path alternately with the subject's
+// absorb-reinject: the ratio is what absorbing and reinjecting costs.
+func TestBenchPipelineForwardBaseline(t *testing.T) {
+	m, _, err := runCLI(t, "bench", "pipeline-mem", "--duration", "200ms", "--runs", "2", "--baseline", "forward", "--json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if name, _ := m["baseline"].(map[string]any)["name"].(string); name != "forward" {
+		t.Fatalf("baseline %v, want forward", m["baseline"])
+	}
+	runs, _ := m["runs"].([]any)
+	var order []string
+	for _, r := range runs {
+		order = append(order, r.(map[string]any)["link"].(string))
+	}
+	if strings.Join(order, " ") != "ring forward forward ring" {
+		t.Fatalf("runs %v, want subject and forward alternated (A B B A)", order)
+	}
+	if m["path"] != "absorb-reinject" || num(t, m, "absorbed") == 0 {
+		t.Fatalf("subject: path %v, absorbed %v", m["path"], m["absorbed"])
+	}
+	ratio, base := num(t, m, "ratio"), num(t, m, "baseline", "mpps")
+	if base <= 0 || ratio <= 0 || math.Abs(ratio-num(t, m, "mpps")/base) > 1e-9 {
+		t.Fatalf("ratio %v, mpps %v, forward %v", ratio, num(t, m, "mpps"), base)
+	}
+	if _, _, err := runCLI(t, "bench", "ring", "--duration", "100ms", "--baseline", "forward"); err == nil || !strings.Contains(err.Error(), "takes --baseline chan") {
+		t.Fatalf("ring --baseline forward: %v", err)
+	}
 }
 
 // --hgrm writes the distribution in HdrHistogram's text format.
