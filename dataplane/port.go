@@ -48,7 +48,11 @@ func ReleaseDriver(d Driver, arena *nbl.Arena) error {
 	defer frames.Release()
 	err := d.Close(frames)
 	buf := make([]*nbl.NBL, 64)
-	for d.Held() > 0 {
+	// Reap at least once, even when the driver holds nothing: a driver
+	// lets go of what it has of the system's (an AF_XDP socket, and with
+	// it the interface queue it is bound to) on the reap that finds it
+	// empty, and a port that never received holds no frame.
+	for {
 		n := d.Reap(buf)
 		if n == 0 {
 			break

@@ -622,3 +622,44 @@ func TestTransmitAndReapOnTwoGoroutines(t *testing.T) {
 		t.Fatalf("%d of %d frames back", free, frames)
 	}
 }
+
+// A queue another socket holds is refused with a message that says so; a
+// queue whose socket was closed a moment ago is bound, however often in a
+// row (the kernel lets the queue go from a work item, a little later).
+func TestBindBusyQueue(t *testing.T) {
+	topo := afxdptest.Topology(t, 1, 1)
+	newArena := func() *nbl.Arena {
+		region, err := afxdp.NewRegion(256, 2048)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { afxdp.FreeRegion(region) })
+		arena, err := nbl.NewArena(nbl.Config{Frames: 256, FrameSize: 2048, Region: region})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return arena
+	}
+	so := afxdp.SocketOptions{Ifindex: topo.Pairs[0].HostIndex, NeedWakeup: true, RingSize: 64}
+	first := newArena()
+	held, err := afxdp.NewPort(first, afxdp.PortOptions{Name: "held", Socket: so})
+	if err != nil {
+		t.Fatal(err)
+	}
+	second := newArena()
+	if _, err := afxdp.NewPort(second, afxdp.PortOptions{Name: "second", Socket: so}); err == nil || !strings.Contains(err.Error(), "another AF_XDP socket holds this queue") {
+		t.Fatalf("bind to a held queue: %v", err)
+	}
+	if err := dataplane.ReleaseDriver(held, first); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 20; i++ {
+		p, err := afxdp.NewPort(second, afxdp.PortOptions{Name: "again", Socket: so})
+		if err != nil {
+			t.Fatalf("bind %d, right after the queue's last socket closed: %v", i, err)
+		}
+		if err := dataplane.ReleaseDriver(p, second); err != nil {
+			t.Fatal(err)
+		}
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"sync/atomic"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -149,25 +150,38 @@ func Open(arena *nbl.Arena, o SocketOptions) (_ *Socket, err error) {
 		sa.Flags = sa.Flags&unix.XDP_SHARED_UMEM | flags | mode
 		return unix.Bind(fd, sa)
 	}
-	switch {
-	case o.Shared != nil:
-		// A socket sharing a UMEM takes its owner's mode and wakeup flags;
-		// the kernel refuses them on the bind (EINVAL).
-		sa.Flags = unix.XDP_SHARED_UMEM
-		err = unix.Bind(fd, sa)
-		s.zcopy = o.Shared.zcopy
-		s.opts.NeedWakeup = o.Shared.opts.NeedWakeup
-		s.sg = o.Shared.sg
-	case o.Mode == BindCopy:
-		err = bind(unix.XDP_COPY)
-	case o.Mode == BindZeroCopy:
-		err, s.zcopy = bind(unix.XDP_ZEROCOPY), true
-	default:
-		if err = bind(unix.XDP_ZEROCOPY); err == nil {
-			s.zcopy = true
-		} else {
+	bindOnce := func() (err error) {
+		switch {
+		case o.Shared != nil:
+			// A socket sharing a UMEM takes its owner's mode and wakeup flags;
+			// the kernel refuses them on the bind (EINVAL).
+			sa.Flags = unix.XDP_SHARED_UMEM
+			err = unix.Bind(fd, sa)
+			s.zcopy = o.Shared.zcopy
+			s.opts.NeedWakeup = o.Shared.opts.NeedWakeup
+			s.sg = o.Shared.sg
+		case o.Mode == BindCopy:
 			err = bind(unix.XDP_COPY)
+		case o.Mode == BindZeroCopy:
+			err, s.zcopy = bind(unix.XDP_ZEROCOPY), true
+		default:
+			if err = bind(unix.XDP_ZEROCOPY); err == nil {
+				s.zcopy = true
+			} else {
+				err = bind(unix.XDP_COPY)
+			}
 		}
+		return err
+	}
+	// A queue stays bound for a moment after the socket that had it is
+	// closed: the kernel clears the queue's pool from a work item, which a
+	// busy CPU (a polling lcore's) can delay by milliseconds. EBUSY is
+	// retried for a while before it is taken as another socket's queue.
+	for deadline := time.Now().Add(bindBusyWait); ; {
+		if err = bindOnce(); !errors.Is(err, unix.EBUSY) || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 	if err == nil && o.Shared == nil {
 		s.sg = o.MultiBuffer
@@ -176,10 +190,16 @@ func Open(arena *nbl.Arena, o SocketOptions) (_ *Socket, err error) {
 		if errors.Is(err, unix.ENODEV) {
 			return nil, fmt.Errorf("afxdp: bind ifindex %d queue %d: no such interface or queue: %w", o.Ifindex, o.Queue, err)
 		}
+		if errors.Is(err, unix.EBUSY) {
+			return nil, fmt.Errorf("afxdp: bind ifindex %d queue %d: another AF_XDP socket holds this queue (another process's; stop it, or use another queue): %w", o.Ifindex, o.Queue, err)
+		}
 		return nil, fmt.Errorf("afxdp: bind ifindex %d queue %d: %w", o.Ifindex, o.Queue, err)
 	}
 	return s, nil
 }
+
+// bindBusyWait bounds how long a bind retries EBUSY (see NewSocket).
+const bindBusyWait = 2 * time.Second
 
 // FD returns the socket's file descriptor (for the XSKMAP).
 func (s *Socket) FD() int { return s.fd }
