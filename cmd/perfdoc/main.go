@@ -40,10 +40,8 @@ func run(quick bool, doc string) error {
 	if err != nil {
 		return err
 	}
-	head, rest, ok := bytes.Cut(page, []byte(beginMark))
-	_, tail, ok2 := bytes.Cut(rest, []byte(endMark))
-	if !ok || !ok2 {
-		return fmt.Errorf("%s has no %s ... %s section", doc, beginMark, endMark)
+	if _, err := splice(page, nil); err != nil {
+		return fmt.Errorf("%s: %w", doc, err)
 	}
 	dir, err := os.MkdirTemp("", "perfdoc-")
 	if err != nil {
@@ -66,9 +64,28 @@ func run(quick bool, doc string) error {
 	if p.err != nil {
 		return p.err
 	}
-	out := append(append(append(append(head, beginMark...), '\n'), b.Bytes()...), endMark...)
-	out = append(out, tail...)
+	out, err := splice(page, b.Bytes())
+	if err != nil {
+		return err
+	}
 	return os.WriteFile(doc, out, 0o644)
+}
+
+// splice returns page with the text between its begin and end marks
+// replaced by body.
+func splice(page, body []byte) ([]byte, error) {
+	head, rest, ok := bytes.Cut(page, []byte(beginMark))
+	_, tail, ok2 := bytes.Cut(rest, []byte(endMark))
+	if !ok || !ok2 {
+		return nil, fmt.Errorf("no %s ... %s section", beginMark, endMark)
+	}
+	// a new slice: head and tail share page's array, and appending to
+	// head would write over tail
+	var out []byte
+	for _, part := range [][]byte{head, []byte(beginMark), {'\n'}, body, []byte(endMark), tail} {
+		out = append(out, part...)
+	}
+	return out, nil
 }
 
 // pageWriter runs the commands and writes their tables.
