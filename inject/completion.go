@@ -1,6 +1,7 @@
 package inject
 
 import (
+	"slices"
 	"sync/atomic"
 
 	"github.com/wfpxdp/wfpxdp/nbl"
@@ -119,10 +120,7 @@ func (c *Completer) Release() {
 	e := c.eng
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	for i, x := range e.completers {
-		if x == c {
-			e.completers = append(e.completers[:i], e.completers[i+1:]...)
-			return
-		}
+	if i := slices.Index(e.completers, c); i >= 0 {
+		e.completers = slices.Delete(e.completers, i, i+1)
 	}
 }

@@ -1,6 +1,9 @@
 package nbl
 
-import "sync/atomic"
+import (
+	"slices"
+	"sync/atomic"
+)
 
 // Cache is a per-goroutine cache in front of a Pool, like the per-lcore
 // cache of DPDK's mempool: Get and Put touch only the cache, which refills
@@ -34,11 +37,8 @@ func (c *Cache) Release() {
 	p := c.pool
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	for i, x := range p.caches {
-		if x == c {
-			p.caches = append(p.caches[:i], p.caches[i+1:]...)
-			break
-		}
+	if i := slices.Index(p.caches, c); i >= 0 {
+		p.caches = slices.Delete(p.caches, i, i+1)
 	}
 }
 
