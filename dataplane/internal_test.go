@@ -75,7 +75,10 @@ func newStaged(t testing.TB, callouts []*Callout, filters []Filter) (*Switch, *q
 		t.Fatal(err)
 	}
 	sw.mu.Lock()
-	pl, err := sw.buildQueues()
+	pl, err := sw.newPlane()
+	if err == nil {
+		sw.cur.Store(pl)
+	}
 	sw.mu.Unlock()
 	if err != nil {
 		t.Fatal(err)

@@ -118,18 +118,6 @@ func (sw *Switch) retirePlane(ctx context.Context) (Stats, error) {
 	return base, nil
 }
 
-// buildQueues builds a data plane and makes it the switch's without
-// starting lcores, for tests that poll the stages by hand; mu must be
-// held.
-func (sw *Switch) buildQueues() (*plane, error) {
-	pl, err := sw.newPlane()
-	if err != nil {
-		return nil, err
-	}
-	sw.cur.Store(pl)
-	return pl, nil
-}
-
 // Plan returns the core plan in force, e.g.
 // "rtc, ring links: cpu1[q0.ingress,q0.egress,q0.completion]".
 func (sw *Switch) Plan() string {
