@@ -470,8 +470,12 @@ func (r *afxdpRig) runAsavie(o AFXDPOptions) (*Result, error) {
 	cpu := o.CPUs[len(o.CPUs)-1]
 	var rx atomic.Uint64
 	var busy dataplane.BusyMeter
+	// The fill ring is stocked once; after that each received frame goes
+	// straight back to it (once its bytes are copied out, when
+	// forwarding). asavie's GetDescs scans its whole frame table for free
+	// frames, which at a few packets a round costs ~700 ns a round here.
+	inX.Fill(inX.GetDescs(inX.NumFreeFillSlots()))
 	stop, done := pollLoop(cpu, &rx, &busy, func() int {
-		inX.Fill(inX.GetDescs(inX.NumFreeFillSlots()))
 		k := inX.NumReceived()
 		if k == 0 {
 			if outX != nil && outX.NumCompleted() > 0 {
@@ -480,17 +484,19 @@ func (r *afxdpRig) runAsavie(o AFXDPOptions) (*Result, error) {
 			return 0
 		}
 		descs := inX.Receive(k)
-		if outX == nil {
-			return len(descs)
+		if outX != nil {
+			if c := outX.NumCompleted(); c > 0 {
+				outX.Complete(c)
+			}
+			// outX's frames only carry TX, a few in flight at a time:
+			// its free ones are found at the start of the table
+			tx := outX.GetDescs(min(len(descs), outX.NumFreeTxSlots()))
+			for j := range tx {
+				tx[j].Len = uint32(copy(outX.GetFrame(tx[j]), inX.GetFrame(descs[j])))
+			}
+			outX.Transmit(tx)
 		}
-		if c := outX.NumCompleted(); c > 0 {
-			outX.Complete(c)
-		}
-		tx := outX.GetDescs(min(len(descs), outX.NumFreeTxSlots()))
-		for j := range tx {
-			tx[j].Len = uint32(copy(outX.GetFrame(tx[j]), inX.GetFrame(descs[j])))
-		}
-		outX.Transmit(tx)
+		inX.Fill(descs)
 		return len(descs)
 	})
 	res := &Result{Plan: fmt.Sprintf("asavie/xdp loop cpu%d gen:cpu%d", cpu, o.GenCPU)}

@@ -30,7 +30,7 @@ type LatencyNS struct {
 // SchemaVersion is the version of the JSON documents "dataplane bench" and
 // "dataplane run" print (docs/cli.md lists their keys). It changes
 // whenever a key is renamed or removed or changes meaning.
-const SchemaVersion = 2
+const SchemaVersion = 3
 
 // Envelope is what every JSON document of the CLI starts with.
 type Envelope struct {
@@ -71,13 +71,17 @@ type Report struct {
 	Latency     LatencyNS         `json:"latency_ns"`
 	// StageLatency breaks the subject's last run down by stage (with
 	// --stages): see memport.StageNames.
-	StageLatency    map[string]LatencyNS `json:"stage_latency_ns,omitempty"`
-	Baseline        *BaselineReport      `json:"baseline,omitempty"`
-	Ratio           float64              `json:"ratio,omitempty"`
-	AllocsPerPacket float64              `json:"allocs_per_packet"`
-	BusyNSPerPacket float64              `json:"busy_ns_per_packet"`
-	GCCycles        uint32               `json:"gc_cycles"`
-	GCAfterWarmup   uint32               `json:"gc_cycles_after_warmup"`
+	StageLatency map[string]LatencyNS `json:"stage_latency_ns,omitempty"`
+	Baseline     *BaselineReport      `json:"baseline,omitempty"`
+	Ratio        float64              `json:"ratio,omitempty"`
+	// BusyRatio is the subject's busy time per packet over the
+	// baseline's: the median of the ratios of the runs paired in the
+	// order they ran (a pair ran within seconds, under the same load).
+	BusyRatio       float64 `json:"busy_ratio,omitempty"`
+	AllocsPerPacket float64 `json:"allocs_per_packet"`
+	BusyNSPerPacket float64 `json:"busy_ns_per_packet"`
+	GCCycles        uint32  `json:"gc_cycles"`
+	GCAfterWarmup   uint32  `json:"gc_cycles_after_warmup"`
 	RSSKB           struct {
 		Start int64 `json:"start"`
 		End   int64 `json:"end"`
@@ -244,6 +248,13 @@ func alternate(rep *Report, runs int, baseline bool, baselineName string, run ru
 		if rep.Baseline.Mpps > 0 {
 			rep.Ratio = rep.Mpps / rep.Baseline.Mpps
 		}
+		var pairs []float64
+		for i, r := range subjResults {
+			if i < len(baseBusy) && baseBusy[i] > 0 && r.BusyNSPerPacket > 0 {
+				pairs = append(pairs, r.BusyNSPerPacket/baseBusy[i])
+			}
+		}
+		rep.BusyRatio = median(pairs)
 	}
 	if plotPath != "" {
 		curves := map[string]*hdrhistogram.Histogram{"wfpxdp (" + rep.Link + ")": last.Latency}

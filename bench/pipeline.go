@@ -313,7 +313,7 @@ func RunPipeline(o PipelineOptions) (*Result, error) {
 	}
 	got, bytes := sink.Received()
 	elapsed := time.Since(start)
-	busy, busyOK := sw.BusyNS(), sw.BusyMeasured()
+	busy := sw.BusyNS()
 	missed := gen.Missed()
 	offered := gen.Sent() + missed
 	runtime.ReadMemStats(&ms1)
@@ -338,7 +338,7 @@ func RunPipeline(o PipelineOptions) (*Result, error) {
 		r.Kept = sink[0].Kept()
 	}
 	r.Drained = true
-	if got > 0 && busyOK {
+	if got > 0 {
 		r.BusyNSPerPacket = float64(busy) / float64(got)
 	}
 	r.RSSEndKB = rssKB()

@@ -1,107 +1,87 @@
 package dataplane
 
-import "testing"
+import (
+	"testing"
+	"time"
+)
 
-// TestBusyMeter drives the meter with a fake clock: it must charge a block
-// that did work with its time less its idle rounds at the idle-round cost
-// learnt from idle blocks, leave out blocks it is told to skip, and not
-// let a preempted idle block lower what it charges later by much.
+// TestBusyMeter drives the meter with a fake counter: a round that moved
+// packets is charged its own length, from the end of the round before it;
+// idle rounds, and the round after a Skip, are charged nothing.
 func TestBusyMeter(t *testing.T) {
 	var clock int64 = 1000
-	busyClock = func() int64 { return clock }
-	t.Cleanup(func() { busyClock = nowNS })
+	busyTicks = func() int64 { return clock }
+	t.Cleanup(func() { busyTicks = ticks })
 	var m BusyMeter
-	// before any idle block is seen, blocks with idle rounds wait to be
-	// charged (what a round of nothing costs is not known yet)
-	m.Round(0) // starts the clock at the end of this block
-	for range busyBlock - 1 {
-		m.Round(0)
+	round := func(d int64, n int) {
+		clock += d
+		m.Round(n)
 	}
-	clock += 500
-	m.Round(8)
-	for range busyBlock - 1 {
-		clock += 10
-		m.Round(0)
+	round(10, 5) // the first round has no start: not charged
+	if got := m.ticks.Load(); got != 0 {
+		t.Fatalf("the first round charged %d", got)
 	}
-	if m.NS() != 0 || m.Measured() {
-		t.Fatalf("a block with idle rounds charged %d ns (measured %v) before the idle cost was known", m.NS(), m.Measured())
+	for range 15 {
+		round(10, 0) // idle: nothing
 	}
-	idleBlock := func(roundNS int64) {
-		for range busyBlock {
-			clock += roundNS
-			m.Round(0)
-		}
+	round(500, 8) // work: its 500
+	round(40, 0)  // an idle round right after work, however long
+	round(300, 1) // work again
+	if got := m.ticks.Load(); got != 800 {
+		t.Fatalf("busy %d ticks, want 500 + 300", got)
 	}
-	idleBlock(10) // 160 ns: now known, the waiting block is charged 650 - 15*10
-	if got := m.NS(); got != 500 || !m.Measured() {
-		t.Fatalf("busy %d ns (measured %v) once the idle cost is known, want 500", got, m.Measured())
-	}
-	for range 3 {
-		idleBlock(10)
-	}
-	if got := m.NS(); got != 500 {
-		t.Fatalf("idle blocks charged %d ns", got-500)
-	}
-	// one round moving 32 packets in 1000 ns, fifteen idle ones
-	clock += 1000
-	m.Round(32)
-	for range busyBlock - 1 {
-		clock += 10
-		m.Round(0)
-	}
-	if got := m.NS(); got != 1500 {
-		t.Fatalf("busy %d ns, want 500 + 1000", got)
-	}
-	// a block that slept is not charged, whatever it held
+	// a round after the loop slept is not charged, whatever it held
 	clock += 1e6
-	m.Round(1)
 	m.Skip()
-	for range busyBlock - 1 {
-		m.Round(0)
+	round(100, 3)
+	round(200, 3) // but the one after it is
+	if got := m.ticks.Load(); got != 1000 {
+		t.Fatalf("busy %d ticks after a skip, want 1000", got)
 	}
-	if got := m.NS(); got != 1500 {
-		t.Fatalf("busy %d ns after a skipped block, want 1500", got)
+	// saturated: every round works, every tick is busy
+	for range 64 {
+		round(100, 32)
 	}
-	// a preempted idle block (1 ms) raises the idle estimate at most 2×/8
-	idleBlock(10)
-	clock += 1e6
-	idleBlock(0)
-	if m.idleBlock > 160+160/8 {
-		t.Fatalf("idle block estimate %d ns after one preempted block, want ≤ 180", m.idleBlock)
-	}
-	// saturated: every round works, every nanosecond is busy
-	before := m.NS()
-	for range 4 * busyBlock {
-		clock += 100
-		m.Round(32)
-	}
-	if got := m.NS() - before; got != 4*busyBlock*100 {
-		t.Fatalf("saturated: busy %d ns, want %d", got, 4*busyBlock*100)
+	if got := m.ticks.Load(); got != 1000+64*100 {
+		t.Fatalf("saturated: busy %d ticks, want %d", got, 1000+64*100)
 	}
 }
 
-// A long first idle block (the loop paused in it) does not stay the idle
-// estimate: the least of the first few idle blocks is taken.
-func TestBusyMeterLongFirstIdleBlock(t *testing.T) {
-	var clock int64 = 1000
-	busyClock = func() int64 { return clock }
-	t.Cleanup(func() { busyClock = nowNS })
-	var m BusyMeter
-	// a block whose first round takes first ns and moves n packets, the
-	// others rest ns each and idle
-	block := func(first, rest int64, n int) {
-		clock += first
-		m.Round(n)
-		for range busyBlock - 1 {
-			clock += rest
-			m.Round(0)
-		}
+// TestTicksToNS: the counter's ticks convert to the monotonic clock's
+// nanoseconds within 1 % over 20 ms of work.
+func TestTicksToNS(t *testing.T) {
+	t0, n0 := ticks(), nowNS()
+	for nowNS()-n0 < int64(20*time.Millisecond) {
 	}
-	block(10, 10, 0)  // starts the clock
-	block(1e6, 10, 0) // paused: 1 ms
-	block(10, 10, 0)  // 160 ns
-	block(500, 10, 8) // 500 ns of work and 15 idle rounds
-	if got := m.NS(); got != 500 {
-		t.Fatalf("busy %d ns, want 500 (idle estimate %d ns a block)", got, m.idleBlock)
+	t1, n1 := ticks(), nowNS()
+	got, want := ticksToNS(t1-t0), n1-n0
+	if d := float64(got-want) / float64(want); d > 0.01 || d < -0.01 {
+		t.Fatalf("%d ticks convert to %d ns, the clock says %d (%.2f %%)", t1-t0, got, want, 100*d)
+	}
+}
+
+// TestBusyMeterRealClock runs a loop whose working rounds spin a known
+// time, with many idle rounds between them (a moderate rate): the meter
+// charges the spins, not the idle polling around them.
+func TestBusyMeterRealClock(t *testing.T) {
+	var m BusyMeter
+	const work = 20 * time.Microsecond
+	var spun int64
+	for i := 0; i < 2000; i++ {
+		n := 0
+		if i%20 == 0 {
+			s := nowNS()
+			for nowNS()-s < int64(work) {
+			}
+			spun += nowNS() - s
+			n = 1
+		}
+		m.Round(n)
+	}
+	got := int64(m.NS())
+	// the charged rounds hold the spin and one round's overhead; a
+	// preempted round errs high (allow 2×), never low
+	if got < spun*95/100 || got > 2*spun {
+		t.Fatalf("busy %d ns for %d ns of work in working rounds", got, spun)
 	}
 }

@@ -255,19 +255,6 @@ func (sw *Switch) BusyNS() uint64 {
 	return n
 }
 
-// BusyMeasured reports whether BusyNS covers all the lcores' working
-// rounds so far (see BusyMeter.Measured).
-func (sw *Switch) BusyMeasured() bool {
-	sw.mu.Lock()
-	defer sw.mu.Unlock()
-	for _, lc := range sw.lcores {
-		if !lc.busy.Measured() {
-			return false
-		}
-	}
-	return true
-}
-
 // Accounting says where the frames are. Exact at quiescent points (after
 // Stop); a snapshot while running.
 type Accounting struct {

@@ -96,7 +96,7 @@ func TestJSONSchemaShared(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, m := range []map[string]any{bm, rm} {
-		if num(t, m, "schema_version") != 2 {
+		if num(t, m, "schema_version") != 3 {
 			t.Errorf("schema_version %v", m["schema_version"])
 		}
 		for _, k := range []string{"command", "scenario", "machine", "cores", "duration_s", "drops", "accounting"} {

@@ -728,8 +728,11 @@ func printTable(w io.Writer, r *bench.Report) {
 		}
 		fmt.Fprintln(w)
 		fmt.Fprintf(w, "ratio         %.2fx\n", r.Ratio)
+		if r.BusyRatio > 0 {
+			fmt.Fprintf(w, "busy ratio    %.2fx the baseline's busy ns/pkt (median of the paired runs; below 1: cheaper per packet)\n", r.BusyRatio)
+		}
 	}
-	busy := "not measured (no block of idle poll rounds to learn an idle round's cost from: at this rate every block did some work)"
+	busy := "not measured (no packets delivered)"
 	if r.BusyNSPerPacket > 0 {
 		busy = fmt.Sprintf("%.1f ns/pkt (rounds that moved packets, incl. their syscalls)", r.BusyNSPerPacket)
 	}
