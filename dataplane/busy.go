@@ -36,7 +36,7 @@ type BusyMeter struct {
 // Round records the end of one poll round that moved n packets (0: idle).
 func (m *BusyMeter) Round(n int) {
 	now := busyTicks()
-	if n > 0 && m.last != 0 {
+	if n > 0 && m.last != 0 && now > m.last { // (an unpinned loop may move to a CPU whose counter lags)
 		m.ticks.Add(now - m.last)
 	}
 	m.last = now
