@@ -270,11 +270,19 @@ func (p *pageWriter) ndr(w *bytes.Buffer) {
 	w.WriteString("\n")
 }
 
+// rootSection writes a section's heading and reports whether its
+// scenarios can run; without root it says so under the heading instead.
+func (p *pageWriter) rootSection(w *bytes.Buffer, title string) bool {
+	fmt.Fprintf(w, "### %s\n\n", title)
+	if !p.root {
+		fmt.Fprintf(w, "Not measured: this needs root.\n\n")
+	}
+	return p.root
+}
+
 func (p *pageWriter) afxdp(w *bytes.Buffer) {
 	runs, dur := p.pairs()
-	fmt.Fprintf(w, "### AF_XDP over veth (64-byte frames)\n\n")
-	if !p.root {
-		fmt.Fprintf(w, "Not measured: these scenarios need root.\n\n")
+	if !p.rootSection(w, "AF_XDP over veth (64-byte frames)") {
 		return
 	}
 	fmt.Fprintf(w, "Against a loop over asavie/xdp written to win (`--baseline asavie`), alternated, medians; generator on CPU 0, switch on CPU 1, bursts of 64.\n\n")
@@ -289,9 +297,7 @@ func (p *pageWriter) afxdp(w *bytes.Buffer) {
 
 func (p *pageWriter) tcp(w *bytes.Buffer) {
 	runs, dur := p.pairs()
-	fmt.Fprintf(w, "### Real TCP between namespaces: the switch against a Linux bridge\n\n")
-	if !p.root {
-		fmt.Fprintf(w, "Not measured: this scenario needs root.\n\n")
+	if !p.rootSection(w, "Real TCP between namespaces: the switch against a Linux bridge") {
 		return
 	}
 	m, cmd := p.bench("tcp", "--runs", runs, "--duration", dur)
